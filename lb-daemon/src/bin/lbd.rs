@@ -1,0 +1,86 @@
+//! lbd: the load balancer daemon.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use lb_daemon::{check, daemon, dataplane::xdp::AttachMode};
+
+/// eBPF/XDP layer-4 load balancer reading keepalived.conf.
+#[derive(Debug, Parser)]
+#[command(name = "lbd", version)]
+struct Args {
+    /// Configuration file (keepalived.conf syntax).
+    #[arg(
+        short = 'f',
+        long = "use-file",
+        default_value = "/etc/keepalived/keepalived.conf"
+    )]
+    config_file: PathBuf,
+    /// Check the configuration and exit: 0 valid, 1 invalid.
+    #[arg(short = 't', long = "config-test")]
+    config_test: bool,
+    /// Interface to attach XDP to (repeatable).
+    #[arg(short = 'i', long = "interface")]
+    interfaces: Vec<String>,
+    /// XDP attach mode: native (driver), skb (generic), or auto (native,
+    /// falling back to skb with a warning).
+    #[arg(long, value_enum, default_value = "auto")]
+    xdp_mode: AttachMode,
+    /// Load this eBPF object instead of the one built into lbd.
+    #[arg(long, value_name = "PATH")]
+    bpf_object: Option<PathBuf>,
+    /// More detailed logs (debug level); RUST_LOG overrides.
+    #[arg(short = 'D', long = "log-detail")]
+    log_detail: bool,
+    /// Accepted for keepalived compatibility: lbd always stays in the foreground.
+    #[arg(short = 'n', long = "dont-fork", hide = true)]
+    _dont_fork: bool,
+    /// Accepted for keepalived compatibility: lbd always logs to stderr.
+    #[arg(short = 'l', long = "log-console", hide = true)]
+    _log_console: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    if args.config_test {
+        let code = check::check_config(&args.config_file, &mut std::io::stderr());
+        return std::process::ExitCode::from(code as u8);
+    }
+    init_logging(args.log_detail);
+    let opts = daemon::Options {
+        config_file: args.config_file,
+        interfaces: args.interfaces,
+        xdp_mode: args.xdp_mode,
+        bpf_object: args.bpf_object,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lbd: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(daemon::run(opts)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(detail: bool) {
+    use std::io::IsTerminal;
+    let default = if detail { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}

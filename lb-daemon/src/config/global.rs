@@ -1,0 +1,205 @@
+//! `global_defs { ... }`.
+
+use std::time::Duration;
+
+use super::diag::Sink;
+use super::keywords::{dispatch, kw, unsupported, Keyword};
+use super::model::{GlobalDefs, SmtpServer};
+use super::tree::Stmt;
+use super::values::{
+    flag_arg, one_arg, parse_u64, secs_arg, string_arg, u32_arg, uint_arg, user_arg, MAX_TIMER,
+};
+
+static KEYWORDS: &[Keyword<GlobalDefs>] = &[
+    kw("router_id", |s, st, g| g.router_id = string_arg(s, st)),
+    kw("notification_email", notification_email),
+    kw("notification_email_from", |s, st, g| {
+        g.notification_email_from = string_arg(s, st)
+    }),
+    kw("smtp_server", smtp_server),
+    kw("smtp_helo_name", |s, st, g| {
+        g.smtp_helo_name = string_arg(s, st)
+    }),
+    kw("smtp_connect_timeout", |s, st, g| {
+        if let Some(d) = secs_arg(s, st, 0, Duration::from_secs(1), MAX_TIMER) {
+            g.smtp_connect_timeout = d;
+        }
+    }),
+    kw("vrrp_version", |s, st, g| {
+        if let Some(v) = uint_arg(s, st, 2, 3) {
+            g.vrrp_version = v as u8;
+        }
+    }),
+    kw("vrrp_garp_master_delay", |s, st, g| {
+        if let Some(d) = secs_arg(s, st, 0, Duration::ZERO, MAX_TIMER) {
+            g.vrrp_garp_master_delay = d;
+        }
+    }),
+    kw("vrrp_garp_master_repeat", |s, st, g| {
+        if let Some(v) = u32_arg(s, st, 1, u32::MAX) {
+            g.vrrp_garp_master_repeat = v;
+        }
+    }),
+    kw("vrrp_garp_master_refresh", |s, st, g| {
+        if let Some(d) = secs_arg(s, st, 0, Duration::ZERO, MAX_TIMER) {
+            g.vrrp_garp_master_refresh = d;
+        }
+    }),
+    kw("vrrp_garp_master_refresh_repeat", |s, st, g| {
+        if let Some(v) = u32_arg(s, st, 1, u32::MAX) {
+            g.vrrp_garp_master_refresh_repeat = v;
+        }
+    }),
+    kw("vrrp_garp_interval", |s, st, g| {
+        if let Some(d) = secs_arg(s, st, 6, Duration::ZERO, MAX_TIMER) {
+            g.vrrp_garp_interval = d;
+        }
+    }),
+    kw("vrrp_gna_interval", |s, st, g| {
+        if let Some(d) = secs_arg(s, st, 6, Duration::ZERO, MAX_TIMER) {
+            g.vrrp_gna_interval = d;
+        }
+    }),
+    kw("vrrp_strict", |s, st, g| {
+        if let Some(v) = flag_arg(s, st) {
+            g.vrrp_strict = v;
+        }
+    }),
+    kw("vrrp_startup_delay", |s, st, g| {
+        if let Some(d) = secs_arg(s, st, 6, Duration::ZERO, MAX_TIMER) {
+            g.vrrp_startup_delay = d;
+        }
+    }),
+    kw("enable_script_security", |s, st, g| {
+        if let Some(v) = flag_arg(s, st) {
+            g.enable_script_security = v;
+        }
+    }),
+    kw("script_user", |s, st, g| g.script_user = user_arg(s, st)),
+    kw("default_interface", |s, st, g| {
+        g.default_interface = string_arg(s, st)
+    }),
+    unsupported("smtp_alert"),
+    unsupported("smtp_alert_vrrp"),
+    unsupported("smtp_alert_checker"),
+    unsupported("no_email_faults"),
+    unsupported("checker_log_all_failures"),
+    unsupported("dynamic_interfaces"),
+    unsupported("lvs_timeouts"),
+    unsupported("lvs_flush"),
+    unsupported("lvs_flush_on_stop"),
+    unsupported("lvs_sync_daemon"),
+    unsupported("vrrp_mcast_group4"),
+    unsupported("vrrp_mcast_group6"),
+    unsupported("vrrp_garp_lower_prio_delay"),
+    unsupported("vrrp_garp_lower_prio_repeat"),
+    unsupported("vrrp_lower_prio_no_advert"),
+    unsupported("vrrp_higher_prio_send_advert"),
+    unsupported("vrrp_iptables"),
+    unsupported("vrrp_ipsets"),
+    unsupported("nftables"),
+    unsupported("vrrp_check_unicast_src"),
+    unsupported("vrrp_skip_check_adv_addr"),
+    unsupported("vrrp_priority"),
+    unsupported("vrrp_no_swap"),
+    unsupported("vrrp_rt_priority"),
+    unsupported("checker_priority"),
+    unsupported("checker_no_swap"),
+    unsupported("checker_rt_priority"),
+    unsupported("notify_fifo"),
+    unsupported("notify_fifo_script"),
+    unsupported("vrrp_notify_fifo"),
+    unsupported("vrrp_notify_fifo_script"),
+    unsupported("lvs_notify_fifo"),
+    unsupported("lvs_notify_fifo_script"),
+    unsupported("process_names"),
+    unsupported("process_name"),
+    unsupported("vrrp_process_name"),
+    unsupported("checker_process_name"),
+    unsupported("enable_traps"),
+    unsupported("enable_snmp_vrrp"),
+    unsupported("enable_snmp_checker"),
+    unsupported("enable_snmp_rfc"),
+    unsupported("enable_dbus"),
+    unsupported("max_auto_priority"),
+    unsupported("startup_script"),
+    unsupported("shutdown_script"),
+    unsupported("umask"),
+];
+
+pub(crate) fn build(sink: &mut Sink, st: &Stmt, g: &mut GlobalDefs) {
+    if st.block.is_none() {
+        sink.error(st.loc(), "`global_defs` needs a `{ ... }` block");
+        return;
+    }
+    super::values::warn_extra(sink, st, 0);
+    g.location = st.loc().clone();
+    dispatch(sink, st.children(), KEYWORDS, g, "global_defs");
+    mail_warning(sink, st.children());
+}
+
+/// Keywords about e-mail alerts.
+const MAIL_KEYWORDS: [&str; 5] = [
+    "notification_email",
+    "notification_email_from",
+    "smtp_server",
+    "smtp_helo_name",
+    "smtp_connect_timeout",
+];
+
+/// This project sends no mail: the settings are kept (for `lbctl` and a
+/// future notifier) but the operator must know alerts will not go out. One
+/// warning, at the first mail setting, is enough.
+fn mail_warning(sink: &mut Sink, stmts: &[Stmt]) {
+    if let Some(st) = stmts
+        .iter()
+        .find(|st| MAIL_KEYWORDS.contains(&st.keyword()))
+    {
+        sink.warn(
+            st.loc(),
+            "e-mail settings are kept but no e-mail is sent: mail notification is not implemented",
+        );
+    }
+}
+
+/// `notification_email { ADDR... }`: one address per line (several on a
+/// line are accepted too).
+fn notification_email(sink: &mut Sink, st: &Stmt, g: &mut GlobalDefs) {
+    if st.block.is_none() {
+        sink.error(
+            st.loc(),
+            "`notification_email` needs a `{ ... }` block of addresses",
+        );
+        return;
+    }
+    for line in st.children() {
+        if line.block.is_some() {
+            sink.error(line.loc(), "unexpected block in `notification_email`");
+        }
+        g.notification_email
+            .extend(line.words.iter().map(|w| w.text.clone()));
+    }
+}
+
+/// `smtp_server HOST [PORT]`.
+fn smtp_server(sink: &mut Sink, st: &Stmt, g: &mut GlobalDefs) {
+    let Some(host) = st.arg(0) else {
+        one_arg(sink, st);
+        return;
+    };
+    super::values::warn_extra(sink, st, 2);
+    let port = match st.arg(1) {
+        None => 25,
+        Some(w) => match parse_u64(&w.text).and_then(|p| u16::try_from(p).ok()) {
+            Some(p) if p > 0 => p,
+            _ => {
+                super::values::bad_value(sink, st, w, "expected a port from 1 to 65535");
+                return;
+            }
+        },
+    };
+    g.smtp_server = Some(SmtpServer {
+        host: host.text.clone(),
+        port,
+    });
+}

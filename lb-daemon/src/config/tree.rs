@@ -1,0 +1,393 @@
+//! Statement tree: tokens grouped into statements (`keyword args...`), each
+//! optionally owning a `{ ... }` block, with `include` statements replaced
+//! by the statements of the files they name.
+//!
+//! Every file must balance its own braces: a brace error is then reported in
+//! the file that has it, instead of surfacing in an unrelated includer.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::diag::Sink;
+use super::lexer::{lex, TokKind, Token};
+use super::model::Location;
+
+/// Includes nested deeper than this are surely a mistake (or a cycle that
+/// defeated path canonicalisation); stop there rather than recurse forever.
+const MAX_INCLUDE_DEPTH: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Word {
+    pub text: String,
+    pub quoted: bool,
+    pub loc: Location,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Block {
+    /// Where the `{` is.
+    pub open: Location,
+    pub stmts: Vec<Stmt>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stmt {
+    /// Never empty: `words[0]` is the keyword.
+    pub words: Vec<Word>,
+    pub block: Option<Block>,
+}
+
+impl Stmt {
+    pub fn keyword(&self) -> &str {
+        self.words.first().map(|w| w.text.as_str()).unwrap_or("")
+    }
+
+    pub fn loc(&self) -> &Location {
+        &self.words[0].loc
+    }
+
+    pub fn args(&self) -> &[Word] {
+        self.words.get(1..).unwrap_or(&[])
+    }
+
+    pub fn arg(&self, i: usize) -> Option<&Word> {
+        self.words.get(i + 1)
+    }
+
+    /// The statements of the block, or none when there is no block.
+    pub fn children(&self) -> &[Stmt] {
+        self.block
+            .as_ref()
+            .map(|b| b.stmts.as_slice())
+            .unwrap_or(&[])
+    }
+}
+
+/// Parses `text` as the content of `file`, expanding includes from disk.
+pub(crate) fn parse_file_text(text: &str, file: &Path, sink: &mut Sink) -> Vec<Stmt> {
+    let mut stack = vec![identity(file)];
+    sink.note_file(file);
+    let stmts = build(text, file, sink);
+    expand_includes(stmts, file, &mut stack, sink)
+}
+
+/// Reads and parses `file`; `None` (with an error recorded) if unreadable.
+pub(crate) fn read_to_string(
+    file: &Path,
+    sink: &mut Sink,
+    at: Option<&Location>,
+) -> Option<String> {
+    match fs::read(file) {
+        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) => {
+            let msg = format!("cannot read `{}`: {e}", file.display());
+            match at {
+                Some(loc) => sink.error(loc, msg),
+                None => sink.file_error(file, msg),
+            }
+            None
+        }
+    }
+}
+
+/// What identifies a file for cycle detection.
+fn identity(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Groups the tokens of one file into a statement tree.
+fn build(text: &str, file: &Path, sink: &mut Sink) -> Vec<Stmt> {
+    let toks = lex(text, file, sink);
+    let mut pos = 0;
+    let mut out = parse_block(&toks, &mut pos, file, None, sink);
+    // Stray `}` at top level end `parse_block` early; report and go on.
+    while pos < toks.len() {
+        let t = &toks[pos];
+        sink.error(
+            &Location::new(file, t.line, t.col),
+            "unexpected `}`: no block is open here",
+        );
+        pos += 1;
+        out.extend(parse_block(&toks, &mut pos, file, None, sink));
+    }
+    out
+}
+
+/// Parses statements until the `}` closing `open` (or end of input).
+/// `open` is `None` at top level, where a `}` is returned to the caller.
+fn parse_block(
+    toks: &[Token],
+    pos: &mut usize,
+    file: &Path,
+    open: Option<(&Location, &str)>,
+    sink: &mut Sink,
+) -> Vec<Stmt> {
+    let mut stmts: Vec<Stmt> = Vec::new();
+    let mut cur: Vec<Word> = Vec::new();
+    // True while only line ends separate the last statement from here, so a
+    // `{` on a following line still opens that statement's block.
+    let mut last_can_take_block = false;
+
+    while let Some(t) = toks.get(*pos) {
+        let loc = Location::new(file, t.line, t.col);
+        match &t.kind {
+            TokKind::Word { text, quoted } => {
+                cur.push(Word {
+                    text: text.clone(),
+                    quoted: *quoted,
+                    loc,
+                });
+                *pos += 1;
+            }
+            TokKind::Newline => {
+                *pos += 1;
+                if !cur.is_empty() {
+                    stmts.push(Stmt {
+                        words: std::mem::take(&mut cur),
+                        block: None,
+                    });
+                    last_can_take_block = true;
+                }
+            }
+            TokKind::Open => {
+                *pos += 1;
+                let owner_name = cur
+                    .first()
+                    .map(|w| w.text.clone())
+                    .or_else(|| {
+                        if last_can_take_block {
+                            stmts.last().map(|s| s.keyword().to_string())
+                        } else {
+                            None
+                        }
+                    })
+                    .unwrap_or_default();
+                let inner = parse_block(toks, pos, file, Some((&loc, &owner_name)), sink);
+                let block = Block {
+                    open: loc.clone(),
+                    stmts: inner,
+                };
+                if !cur.is_empty() {
+                    stmts.push(Stmt {
+                        words: std::mem::take(&mut cur),
+                        block: Some(block),
+                    });
+                } else if let Some(last) = stmts.last_mut().filter(|_| last_can_take_block) {
+                    last.block = Some(block);
+                } else {
+                    sink.error(&loc, "unexpected `{`: it does not follow a keyword");
+                }
+                last_can_take_block = false;
+            }
+            TokKind::Close => {
+                if !cur.is_empty() {
+                    stmts.push(Stmt {
+                        words: std::mem::take(&mut cur),
+                        block: None,
+                    });
+                }
+                if open.is_some() {
+                    *pos += 1;
+                }
+                // At top level the caller reports the stray `}`.
+                return stmts;
+            }
+        }
+    }
+    if !cur.is_empty() {
+        stmts.push(Stmt {
+            words: cur,
+            block: None,
+        });
+    }
+    if let Some((loc, owner)) = open {
+        let what = if owner.is_empty() {
+            String::new()
+        } else {
+            format!(" of `{owner}`")
+        };
+        sink.error(
+            loc,
+            format!("unclosed `{{`: the block{what} is never closed with `}}`"),
+        );
+    }
+    stmts
+}
+
+/// Replaces every `include PATTERN` statement (at any depth) with the
+/// statements of the files the pattern matches, in sorted order.
+fn expand_includes(
+    stmts: Vec<Stmt>,
+    file: &Path,
+    stack: &mut Vec<PathBuf>,
+    sink: &mut Sink,
+) -> Vec<Stmt> {
+    let mut out = Vec::with_capacity(stmts.len());
+    for mut st in stmts {
+        if st.keyword() != "include" {
+            if let Some(block) = st.block.take() {
+                st.block = Some(Block {
+                    open: block.open,
+                    stmts: expand_includes(block.stmts, file, stack, sink),
+                });
+            }
+            out.push(st);
+            continue;
+        }
+        let loc = st.loc().clone();
+        if st.block.is_some() {
+            sink.error(&loc, "`include` does not take a block");
+        }
+        let Some(pattern) = st.arg(0) else {
+            sink.error(&loc, "`include` needs a file name or glob pattern");
+            continue;
+        };
+        for extra in st.args().iter().skip(1) {
+            // keepalived reads only the first word; say so rather than
+            // silently dropping files the operator meant to include.
+            sink.warn(
+                &extra.loc,
+                format!("`include` takes one pattern; `{}` is ignored", extra.text),
+            );
+        }
+        for path in resolve_include(&pattern.text, file, &pattern.loc, sink) {
+            let id = identity(&path);
+            if stack.contains(&id) {
+                sink.error(
+                    &pattern.loc,
+                    format!("include cycle: `{}` is already being read", path.display()),
+                );
+                continue;
+            }
+            if stack.len() >= MAX_INCLUDE_DEPTH {
+                sink.error(
+                    &pattern.loc,
+                    format!("includes nested more than {MAX_INCLUDE_DEPTH} deep"),
+                );
+                continue;
+            }
+            let Some(text) = read_to_string(&path, sink, Some(&pattern.loc)) else {
+                continue;
+            };
+            sink.note_file(&path);
+            stack.push(id);
+            let inner = build(&text, &path, sink);
+            out.extend(expand_includes(inner, &path, stack, sink));
+            stack.pop();
+        }
+    }
+    out
+}
+
+fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '['])
+}
+
+/// Files named by an include pattern, relative to the including file's
+/// directory when not absolute.
+fn resolve_include(pattern: &str, from: &Path, at: &Location, sink: &mut Sink) -> Vec<PathBuf> {
+    let base = from.parent().unwrap_or_else(|| Path::new(""));
+    let full = if Path::new(pattern).is_absolute() {
+        PathBuf::from(pattern)
+    } else {
+        base.join(pattern)
+    };
+    if !is_glob(pattern) {
+        if full.is_file() {
+            return vec![full];
+        }
+        sink.error(
+            at,
+            format!("included file `{}` does not exist", full.display()),
+        );
+        return Vec::new();
+    }
+    let Some(full_str) = full.to_str() else {
+        sink.error(at, "include pattern is not valid UTF-8");
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = match glob::glob(full_str) {
+        Ok(paths) => paths
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect(),
+        Err(e) => {
+            sink.error(at, format!("invalid include pattern `{pattern}`: {e}"));
+            return Vec::new();
+        }
+    };
+    found.sort();
+    if found.is_empty() {
+        // An empty conf.d directory is normal; only a plain missing file is
+        // an error.
+        sink.warn(
+            at,
+            format!("include pattern `{}` matches no file", full.display()),
+        );
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(text: &str) -> (Vec<Stmt>, Vec<String>) {
+        let mut sink = Sink::default();
+        let st = parse_file_text(text, Path::new("t.conf"), &mut sink);
+        let d = sink.finish().iter().map(|d| d.to_string()).collect();
+        (st, d)
+    }
+
+    fn shape(stmts: &[Stmt]) -> String {
+        stmts
+            .iter()
+            .map(|s| {
+                let w: Vec<&str> = s.words.iter().map(|w| w.text.as_str()).collect();
+                match &s.block {
+                    Some(b) => format!("{}{{{}}}", w.join(" "), shape(&b.stmts)),
+                    None => w.join(" "),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
+    #[test]
+    fn brace_on_same_or_next_line_and_one_line_blocks() {
+        let (st, d) = tree("a 1 {\n b 2\n}\nc\n\n{\n d\n}\ne { f 1 } g\nh { i { j } }\n");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(shape(&st), "a 1{b 2};c{d};e{f 1};g;h{i{j}}");
+    }
+
+    #[test]
+    fn stray_close_and_unclosed_open() {
+        let (st, d) = tree("a {\n b\n}\n}\nc {\n d\n");
+        assert_eq!(shape(&st), "a{b};c{d}");
+        assert_eq!(
+            d,
+            [
+                "t.conf:4:1: error: unexpected `}`: no block is open here",
+                "t.conf:5:3: error: unclosed `{`: the block of `c` is never closed with `}`",
+            ]
+        );
+    }
+
+    #[test]
+    fn orphan_open_brace() {
+        let (_, d) = tree("a { }\n{ b }\n");
+        assert_eq!(
+            d,
+            ["t.conf:2:1: error: unexpected `{`: it does not follow a keyword"]
+        );
+    }
+
+    #[test]
+    fn missing_include_is_an_error_at_its_location() {
+        let (_, d) = tree("x\n  include nope/missing.conf\n");
+        assert_eq!(
+            d,
+            ["t.conf:2:11: error: included file `nope/missing.conf` does not exist"]
+        );
+    }
+}

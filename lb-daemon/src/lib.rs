@@ -1,0 +1,9 @@
+//! lbd, the load balancer daemon, and the pieces `lbctl` shares with it.
+
+pub mod bpf_object;
+pub mod check;
+pub mod config;
+pub mod daemon;
+pub mod dataplane;
+pub mod net;
+pub mod services;

@@ -1,0 +1,235 @@
+//! Interfaces and neighbours, read from the kernel over rtnetlink.
+
+use std::{collections::HashMap, fmt, net::IpAddr, str::FromStr};
+
+use futures::TryStreamExt;
+use rtnetlink::{
+    packet_route::{
+        link::LinkAttribute,
+        neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourState},
+        route::{RouteAddress, RouteAttribute},
+    },
+    Handle, RouteMessageBuilder,
+};
+
+/// An Ethernet address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
+impl fmt::Debug for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl serde::Serialize for MacAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl FromStr for MacAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = [0u8; 6];
+        let mut parts = s.split(':');
+        for byte in &mut out {
+            let part = parts
+                .next()
+                .ok_or_else(|| format!("invalid MAC address `{s}`: expected 6 octets"))?;
+            *byte = u8::from_str_radix(part, 16)
+                .map_err(|_| format!("invalid MAC address `{s}`: bad octet `{part}`"))?;
+        }
+        if parts.next().is_some() {
+            return Err(format!("invalid MAC address `{s}`: expected 6 octets"));
+        }
+        Ok(MacAddr(out))
+    }
+}
+
+impl TryFrom<&[u8]> for MacAddr {
+    type Error = ();
+    fn try_from(b: &[u8]) -> Result<Self, ()> {
+        <[u8; 6]>::try_from(b).map(MacAddr).map_err(|_| ())
+    }
+}
+
+/// A network interface on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    pub name: String,
+    pub index: u32,
+    pub mac: MacAddr,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("netlink: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("netlink: {0}")]
+    Netlink(#[from] rtnetlink::Error),
+    #[error("interface `{0}` not found")]
+    NoSuchInterface(String),
+    #[error("interface `{0}` has no Ethernet address")]
+    NoMac(String),
+}
+
+/// Route to a backend as the kernel sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub oif: u32,
+    /// The backend is reached through a router, not on the link itself.
+    pub via_gateway: bool,
+}
+
+/// A connection to the kernel's routing subsystem.
+#[derive(Clone)]
+pub struct Netlink {
+    handle: Handle,
+}
+
+impl Netlink {
+    /// Opens the socket; its I/O runs as a task on the current tokio runtime.
+    pub fn new() -> Result<Self, NetError> {
+        let (conn, handle, _) = rtnetlink::new_connection()?;
+        tokio::spawn(conn);
+        Ok(Self { handle })
+    }
+
+    pub async fn interface(&self, name: &str) -> Result<Interface, NetError> {
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
+        let link = match links.try_next().await {
+            Ok(Some(link)) => link,
+            Ok(None) | Err(rtnetlink::Error::NetlinkError(_)) => {
+                return Err(NetError::NoSuchInterface(name.to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mac = link
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::Address(b) => MacAddr::try_from(b.as_slice()).ok(),
+                _ => None,
+            })
+            .ok_or_else(|| NetError::NoMac(name.to_string()))?;
+        Ok(Interface {
+            name: name.to_string(),
+            index: link.header.index,
+            mac,
+        })
+    }
+
+    /// Resolved neighbours: (ifindex, address) → MAC, for entries whose MAC
+    /// can be used now (reachable, stale, delay, probe, permanent).
+    pub async fn neighbours(&self) -> Result<HashMap<(u32, IpAddr), MacAddr>, NetError> {
+        let mut out = HashMap::new();
+        let mut dump = self.handle.neighbours().get().execute();
+        while let Some(n) = dump.try_next().await? {
+            let usable = matches!(
+                n.header.state,
+                NeighbourState::Reachable
+                    | NeighbourState::Stale
+                    | NeighbourState::Delay
+                    | NeighbourState::Probe
+                    | NeighbourState::Permanent
+            );
+            if !usable {
+                continue;
+            }
+            let mut ip = None;
+            let mut mac = None;
+            for a in &n.attributes {
+                match a {
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => {
+                        ip = Some(IpAddr::V4(*v4))
+                    }
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => {
+                        ip = Some(IpAddr::V6(*v6))
+                    }
+                    NeighbourAttribute::LinkLayerAddress(b) => {
+                        mac = MacAddr::try_from(b.as_slice()).ok()
+                    }
+                    _ => {}
+                }
+            }
+            if let (Some(ip), Some(mac)) = (ip, mac) {
+                out.insert((n.header.ifindex, ip), mac);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The kernel's route to `ip`, if it has one.
+    pub async fn route(&self, ip: IpAddr) -> Result<Option<Route>, NetError> {
+        let prefix = if ip.is_ipv4() { 32 } else { 128 };
+        let msg = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(ip, prefix)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?
+            .build();
+        let mut routes = self.handle.route().get(msg).execute();
+        let route = match routes.try_next().await {
+            Ok(Some(r)) => r,
+            // ENETUNREACH and friends: no route.
+            Ok(None) | Err(rtnetlink::Error::NetlinkError(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut oif = None;
+        let mut via_gateway = false;
+        for a in &route.attributes {
+            match a {
+                RouteAttribute::Oif(i) => oif = Some(*i),
+                RouteAttribute::Gateway(RouteAddress::Inet(_) | RouteAddress::Inet6(_)) => {
+                    via_gateway = true
+                }
+                _ => {}
+            }
+        }
+        Ok(oif.map(|oif| Route { oif, via_gateway }))
+    }
+
+    /// Asks the kernel to resolve `ip` on `ifindex` (like `ip neigh ... use`):
+    /// the entry is created if missing and an ARP/ND probe is sent.
+    pub async fn prompt_resolution(&self, ifindex: u32, ip: IpAddr) -> Result<(), NetError> {
+        self.handle
+            .neighbours()
+            .add(ifindex, ip)
+            .state(NeighbourState::None)
+            .flags(NeighbourFlags::Use)
+            .replace()
+            .execute()
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_parses_and_prints() {
+        let m: MacAddr = "02:00:0a:ff:00:01".parse().unwrap();
+        assert_eq!(m.0, [2, 0, 0x0a, 0xff, 0, 1]);
+        assert_eq!(m.to_string(), "02:00:0a:ff:00:01");
+        assert!("02:00:0a:ff:00".parse::<MacAddr>().is_err());
+        assert!("02:00:0a:ff:00:01:02".parse::<MacAddr>().is_err());
+        assert!("02:00:0a:zz:00:01".parse::<MacAddr>().is_err());
+    }
+}

@@ -1,0 +1,293 @@
+//! The DR lab: a client, a load balancer and backends on one bridge, each in
+//! its own network namespace, with the bridge in a namespace of its own so
+//! nothing touches the host's network.
+//!
+//! ```text
+//!   client 10.77.0.10 ─┐
+//!   lb     10.77.0.2  ─┤ br0 (namespace "sw")
+//!   b1     10.77.0.11 ─┤
+//!   b2     10.77.0.12 ─┘      VIP 10.77.0.100: on lb's eth0, and on the
+//!                             backends' lo with arp_ignore=1/arp_announce=2
+//! ```
+//!
+//! Two things a real NIC would give and veth needs arranged (verified on this
+//! kernel): native XDP_TX frames out of a veth are delivered only if its peer
+//! has an XDP program attached (a bare XDP_PASS), and the client's veth needs
+//! TX checksum offload off, or native XDP forwards TCP with partial checksums
+//! that the backend drops.
+
+use std::{
+    net::Ipv4Addr,
+    path::{Path, PathBuf},
+    process::{Child, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use aya::programs::{Xdp, XdpMode};
+
+use crate::netns::{self, Netns};
+
+pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
+pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 10);
+pub const LB: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+pub const BACKENDS: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 77, 0, 11), Ipv4Addr::new(10, 77, 0, 12)];
+
+/// Deterministic MACs: 02:77:00:00:00:<last octet of the host's address>.
+pub fn mac_of(ip: Ipv4Addr) -> [u8; 6] {
+    [0x02, 0x77, 0, 0, 0, ip.octets()[3]]
+}
+
+/// A host of the lab.
+pub struct Host {
+    pub ns: Netns,
+    pub ip: Ipv4Addr,
+    /// Name of its port on the bridge, in the switch namespace.
+    pub port: String,
+}
+
+/// A running lab; everything is torn down on drop, panics included.
+pub struct DrLab {
+    // Field order is drop order: processes first, then XDP, then namespaces.
+    children: Vec<(String, Child)>,
+    peer_xdp: Vec<aya::Ebpf>,
+    pub client: Host,
+    pub lb: Host,
+    pub backends: Vec<Host>,
+    pub switch: Netns,
+    pub dir: tempdir::TempDir,
+}
+
+mod tempdir {
+    //! A private directory for configs and logs, removed on drop (kept
+    //! when LB_KEEP_LOGS is set, for a post-mortem).
+    use std::path::{Path, PathBuf};
+
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new(prefix: &str) -> std::io::Result<Self> {
+            let p = std::env::temp_dir().join(prefix);
+            std::fs::create_dir_all(&p)?;
+            Ok(Self(p))
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            if std::env::var_os("LB_KEEP_LOGS").is_none() {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    impl AsRef<Path> for TempDir {
+        fn as_ref(&self) -> &Path {
+            &self.0
+        }
+    }
+}
+
+impl DrLab {
+    /// Builds the topology and starts an HTTP server on each backend.
+    pub fn new() -> Result<Self> {
+        netns::sweep_stale();
+        let prefix = netns::unique_prefix();
+        let dir = tempdir::TempDir::new(&prefix)?;
+        let switch = Netns::new(format!("{prefix}-sw"))?;
+        switch.ip(&["link", "add", "br0", "type", "bridge"])?;
+        switch.ip(&["link", "set", "br0", "up"])?;
+
+        let host = |role: &str, ip: Ipv4Addr| -> Result<Host> {
+            let ns = Netns::new(format!("{prefix}-{role}"))?;
+            let port = role.to_string();
+            switch.ip(&[
+                "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns.name,
+            ])?;
+            switch.ip(&["link", "set", &port, "master", "br0", "up"])?;
+            let m = mac_of(ip);
+            let mac = format!(
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                m[0], m[1], m[2], m[3], m[4], m[5]
+            );
+            ns.ip(&["link", "set", "eth0", "address", &mac])?;
+            ns.ip(&["addr", "add", &format!("{ip}/24"), "dev", "eth0"])?;
+            ns.ip(&["link", "set", "eth0", "up"])?;
+            Ok(Host { ns, ip, port })
+        };
+        let client = host("c", CLIENT)?;
+        let lb = host("lb", LB)?;
+        let mut backends = Vec::new();
+        for (i, ip) in BACKENDS.iter().enumerate() {
+            backends.push(host(&format!("b{}", i + 1), *ip)?);
+        }
+        let mut lab = Self {
+            children: Vec::new(),
+            peer_xdp: Vec::new(),
+            client,
+            lb,
+            backends,
+            switch,
+            dir,
+        };
+
+        // The client's frames cross native XDP: complete checksums, as a NIC
+        // without offload would send.
+        netns::run(
+            lab.client
+                .ns
+                .command("ethtool")
+                .args(["-K", "eth0", "tx", "off"]),
+        )?;
+        // The load balancer answers ARP for the VIP.
+        lab.lb
+            .ns
+            .ip(&["addr", "add", &format!("{VIP}/32"), "dev", "eth0"])?;
+        // LVS-DR real servers: the VIP on lo, never announced or answered for.
+        for b in &lab.backends {
+            b.ns.ip(&["addr", "add", &format!("{VIP}/32"), "dev", "lo"])?;
+            b.ns.sh("for i in all eth0; do \
+                   echo 1 > /proc/sys/net/ipv4/conf/$i/arp_ignore; \
+                   echo 2 > /proc/sys/net/ipv4/conf/$i/arp_announce; \
+                 done")?;
+        }
+        let http = crate::bin("lb-test-http");
+        for i in 0..lab.backends.len() {
+            let name = format!("b{}", i + 1);
+            let log = lab.dir.path().join(format!("{name}.log"));
+            let child = lab.backends[i]
+                .ns
+                .command(&http)
+                .args(["0.0.0.0:80", &name])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log)?)
+                .spawn()
+                .context("starting lb-test-http")?;
+            lab.children.push((name, child));
+        }
+        // Native XDP_TX out of lb's eth0 arrives on its bridge port: give
+        // that veth an XDP program so the frames are delivered.
+        let port = lab.lb.port.clone();
+        let ebpf = lab
+            .switch
+            .enter(move || attach_xdp_pass(&port))
+            .context("attaching XDP_PASS to the load balancer's bridge port")?;
+        lab.peer_xdp.push(ebpf);
+        Ok(lab)
+    }
+
+    /// Writes a config file into the lab's directory.
+    pub fn write_config(&self, name: &str, text: &str) -> Result<PathBuf> {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text)?;
+        Ok(p)
+    }
+
+    /// Starts `lbd` on the load balancer's eth0 and waits until every backend
+    /// of the configuration has a MAC.
+    pub fn start_lbd(&mut self, config: &Path, xdp_mode: &str) -> Result<()> {
+        let log = self.dir.path().join("lbd.log");
+        let child = self
+            .lb
+            .ns
+            .command(crate::bin("lbd"))
+            .arg("-f")
+            .arg(config)
+            .args(["--interface", "eth0", "--xdp-mode", xdp_mode])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .context("starting lbd")?;
+        self.children.push(("lbd".into(), child));
+        let want = format!("ready={}", self.backends.len());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(&want) {
+                return Ok(());
+            }
+            if let Some((_, c)) = self.children.iter_mut().find(|(n, _)| n == "lbd") {
+                if let Some(st) = c.try_wait()? {
+                    bail!("lbd exited ({st}) before it was ready:\n{text}");
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("lbd not ready after 15 s:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The lbd log so far.
+    pub fn lbd_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("lbd.log")).unwrap_or_default()
+    }
+
+    /// Stops lbd with SIGTERM and waits for it; returns its exit status.
+    pub fn stop_lbd(&mut self) -> Result<std::process::ExitStatus> {
+        let i = self
+            .children
+            .iter()
+            .position(|(n, _)| n == "lbd")
+            .context("lbd not running")?;
+        let (_, mut child) = self.children.remove(i);
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(st) = child.try_wait()? {
+                return Ok(st);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("lbd did not stop within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// One HTTP GET from the client to the VIP; the body (trimmed).
+    pub fn get_vip(&self) -> Result<String> {
+        let out = netns::run(self.client.ns.command("curl").args([
+            "-sS",
+            "--max-time",
+            "5",
+            &format!("http://{VIP}/"),
+        ]))?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// Names of the XDP programs attached to the load balancer's eth0.
+    pub fn lb_xdp_attached(&self) -> Result<bool> {
+        let out = self.lb.ns.ip(&["-d", "link", "show", "eth0"])?;
+        Ok(String::from_utf8_lossy(&out.stdout).contains("prog/xdp"))
+    }
+}
+
+impl Drop for DrLab {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Loads the project's object and attaches its bare XDP_PASS program to
+/// `iface` in native mode (call from inside the interface's namespace). The
+/// attachment lasts as long as the returned object.
+pub fn attach_xdp_pass(iface: &str) -> Result<aya::Ebpf> {
+    let object = lb_daemon::bpf_object::embedded()?;
+    let mut ebpf = aya::Ebpf::load(object)?;
+    let prog: &mut Xdp = ebpf
+        .program_mut(lb_common::XDP_PASS_PROGRAM)
+        .context("xdp_pass program missing from the object")?
+        .try_into()?;
+    prog.load()?;
+    prog.attach(iface, XdpMode::Driver)?;
+    Ok(ebpf)
+}

@@ -1,0 +1,276 @@
+//! The real XDP object driven with BPF_PROG_TEST_RUN: what it does with each
+//! kind of frame, byte for byte. Needs root (CAP_BPF).
+//!
+//! The kernel runs test-run frames as if received on loopback (ifindex 1 of
+//! the caller's namespace), so the load balancer's interface MAC is recorded
+//! for ifindex 1.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use aya::programs::{TestRun, TestRunOptions};
+use lb_daemon::{
+    dataplane::{xdp::XdpDataplane, Algo, BackendSpec, Dataplane, Mode, Proto, ServiceSpec},
+    net::MacAddr,
+};
+use lb_tests::frames::{self, ETH_P_ARP, ETH_P_IPV4, ETH_P_IPV6};
+
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+
+const LB_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
+const B1_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x11];
+const B2_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x12];
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 100);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 10);
+
+fn spec(proto: Proto, port: u16, macs: &[Option<[u8; 6]>]) -> ServiceSpec {
+    ServiceSpec {
+        vip: SocketAddr::new(VIP.into(), port),
+        proto,
+        algo: Algo::Rr,
+        mode: Mode::Dr,
+        backends: macs
+            .iter()
+            .enumerate()
+            .map(|(i, mac)| BackendSpec {
+                addr: SocketAddr::new(Ipv4Addr::new(10, 9, 0, 11 + i as u8).into(), port),
+                weight: 1,
+                mac: mac.map(MacAddr),
+            })
+            .collect(),
+    }
+}
+
+/// A data plane with TCP and UDP services on VIP:80 and VIP:53, two backends.
+fn dataplane() -> XdpDataplane {
+    let object = lb_daemon::bpf_object::embedded().expect("built with `cargo xtask test`");
+    let mut dp = XdpDataplane::load(object).expect("load the XDP object (are we root?)");
+    dp.set_interface_mac(1, MacAddr(LB_MAC)).unwrap();
+    dp.apply(&[
+        spec(Proto::Tcp, 80, &[Some(B1_MAC), Some(B2_MAC)]),
+        spec(Proto::Udp, 53, &[Some(B1_MAC), Some(B2_MAC)]),
+    ])
+    .unwrap();
+    dp
+}
+
+/// Runs one frame through the program: (action, frame as it left).
+fn run(dp: &mut XdpDataplane, frame: &[u8]) -> (u32, Vec<u8>) {
+    let mut out = vec![0u8; frame.len() + 256];
+    let opts = TestRunOptions {
+        data_in: Some(frame),
+        data_out: Some(&mut out),
+        ..TestRunOptions::default()
+    };
+    let r = dp
+        .program()
+        .unwrap()
+        .test_run(opts)
+        .expect("BPF_PROG_TEST_RUN");
+    out.truncate(r.data_size_out as usize);
+    (r.return_value, out)
+}
+
+fn syn(sport: u16) -> Vec<u8> {
+    frames::tcp4_frame(LB_MAC, CLIENT_MAC, CLIENT, VIP, sport, 80, 0x02)
+}
+
+/// The frame with its MACs replaced: all DR may change.
+fn with_macs(frame: &[u8], dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    f[0..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&src);
+    f
+}
+
+#[test]
+fn tcp_syn_to_vip_goes_to_a_backend_with_only_macs_rewritten() {
+    let mut dp = dataplane();
+    let frame = syn(40000);
+    let (action, out) = run(&mut dp, &frame);
+    assert_eq!(action, XDP_TX);
+    assert_eq!(out, with_macs(&frame, B1_MAC, LB_MAC));
+}
+
+#[test]
+fn udp_datagram_to_vip_goes_to_a_backend_with_only_macs_rewritten() {
+    let mut dp = dataplane();
+    let frame = frames::udp4_frame(LB_MAC, CLIENT_MAC, CLIENT, VIP, 5353, 53, b"query");
+    let (action, out) = run(&mut dp, &frame);
+    assert_eq!(action, XDP_TX);
+    assert_eq!(out, with_macs(&frame, B1_MAC, LB_MAC));
+}
+
+#[test]
+fn round_robin_alternates_backends_across_new_flows() {
+    let mut dp = dataplane();
+    let picks: Vec<[u8; 6]> = (0..10)
+        .map(|i| {
+            let (action, out) = run(&mut dp, &syn(41000 + i));
+            assert_eq!(action, XDP_TX);
+            out[0..6].try_into().unwrap()
+        })
+        .collect();
+    let expected: Vec<[u8; 6]> = (0..10)
+        .map(|i| if i % 2 == 0 { B1_MAC } else { B2_MAC })
+        .collect();
+    assert_eq!(picks, expected);
+}
+
+#[test]
+fn a_flow_keeps_its_backend_while_other_flows_are_scheduled() {
+    let mut dp = dataplane();
+    let (_, first) = run(&mut dp, &syn(42000));
+    for i in 0..5 {
+        // A new flow in between moves the rr cursor...
+        run(&mut dp, &syn(43000 + i));
+        // ...but the established flow stays where it is.
+        let ack = frames::tcp4_frame(LB_MAC, CLIENT_MAC, CLIENT, VIP, 42000, 80, 0x10);
+        let (action, out) = run(&mut dp, &ack);
+        assert_eq!(action, XDP_TX);
+        assert_eq!(out[0..6], first[0..6], "packet {i} of the flow moved");
+    }
+}
+
+#[test]
+fn weight_zero_backend_gets_no_new_flows() {
+    let mut dp = dataplane();
+    let mut s = spec(Proto::Tcp, 80, &[Some(B1_MAC), Some(B2_MAC)]);
+    s.backends[0].weight = 0;
+    dp.apply(&[s]).unwrap();
+    for i in 0..6 {
+        let (action, out) = run(&mut dp, &syn(44000 + i));
+        assert_eq!(action, XDP_TX);
+        assert_eq!(out[0..6], B2_MAC);
+    }
+}
+
+#[test]
+fn backend_without_mac_gets_no_traffic_and_the_kernel_gets_the_frame() {
+    let mut dp = dataplane();
+    // Only backend unresolved: nothing may be sent to a zero MAC.
+    dp.apply(&[spec(Proto::Tcp, 80, &[None])]).unwrap();
+    let frame = syn(45000);
+    assert_eq!(run(&mut dp, &frame), (XDP_PASS, frame.clone()));
+    // One resolved, one not: every new flow goes to the resolved one.
+    dp.apply(&[spec(Proto::Tcp, 80, &[None, Some(B2_MAC)])])
+        .unwrap();
+    for i in 0..4 {
+        let (action, out) = run(&mut dp, &syn(45100 + i));
+        assert_eq!(action, XDP_TX);
+        assert_eq!(out[0..6], B2_MAC);
+    }
+}
+
+fn assert_passes_untouched(dp: &mut XdpDataplane, frame: &[u8], what: &str) {
+    let (action, out) = run(dp, frame);
+    assert_eq!(action, XDP_PASS, "{what}: action");
+    assert_eq!(out, frame, "{what}: frame changed");
+}
+
+#[test]
+fn traffic_that_is_not_for_a_vip_passes_untouched() {
+    let mut dp = dataplane();
+    let other = Ipv4Addr::new(10, 9, 0, 2);
+    let f = frames::tcp4_frame(LB_MAC, CLIENT_MAC, CLIENT, other, 40000, 80, 0x02);
+    assert_passes_untouched(&mut dp, &f, "TCP to a non-VIP address");
+    let f = frames::tcp4_frame(LB_MAC, CLIENT_MAC, CLIENT, VIP, 40000, 443, 0x02);
+    assert_passes_untouched(&mut dp, &f, "TCP to the VIP on another port");
+    let f = frames::udp4_frame(LB_MAC, CLIENT_MAC, CLIENT, VIP, 5353, 80, b"x");
+    assert_passes_untouched(&mut dp, &f, "UDP to the TCP service's port");
+    let arp = frames::ethernet([0xff; 6], CLIENT_MAC, ETH_P_ARP, &[0u8; 28]);
+    assert_passes_untouched(&mut dp, &arp, "ARP");
+    let mut v6 = vec![0x60, 0, 0, 0, 0, 20, 6, 64];
+    v6.extend_from_slice(&[0u8; 32]);
+    v6.extend_from_slice(&[0u8; 20]);
+    let v6 = frames::ethernet(LB_MAC, CLIENT_MAC, ETH_P_IPV6, &v6);
+    assert_passes_untouched(&mut dp, &v6, "IPv6");
+    let icmp = frames::ethernet(
+        LB_MAC,
+        CLIENT_MAC,
+        ETH_P_IPV4,
+        &frames::ipv4(CLIENT, VIP, 1, &[8, 0, 0, 0, 0, 0, 0, 0]),
+    );
+    assert_passes_untouched(&mut dp, &icmp, "ICMP to the VIP");
+}
+
+#[test]
+fn truncated_frames_pass_untouched() {
+    let mut dp = dataplane();
+    let full = syn(46000);
+    // Cut right after Ethernet, inside IPv4, and inside TCP (after the ports).
+    for cut in [14, 14 + 10, 14 + 20 + 10] {
+        assert_passes_untouched(&mut dp, &full[..cut], &format!("cut at {cut} bytes"));
+    }
+    // Shorter than an Ethernet header: the kernel refuses such a frame
+    // before any program runs (as drivers drop runts).
+    let mut out = vec![0u8; 64];
+    let opts = TestRunOptions {
+        data_in: Some(&full[..10]),
+        data_out: Some(&mut out),
+        ..TestRunOptions::default()
+    };
+    assert!(dp.program().unwrap().test_run(opts).is_err());
+}
+
+#[test]
+fn ip_header_that_lies_about_its_length_passes_untouched() {
+    let mut dp = dataplane();
+    let mut f = syn(46500);
+    // total length 30: the TCP header would end outside the datagram.
+    f[16..18].copy_from_slice(&30u16.to_be_bytes());
+    assert_passes_untouched(&mut dp, &f, "IPv4 total length shorter than the headers");
+}
+
+#[test]
+fn fragments_and_ip_options_pass_untouched() {
+    let mut dp = dataplane();
+    let mut frag = syn(47000);
+    frag[20] |= 0x20; // more fragments
+    assert_passes_untouched(&mut dp, &frag, "first fragment");
+    let mut later = syn(47001);
+    later[20..22].copy_from_slice(&0x0010u16.to_be_bytes()); // offset 128 bytes
+    assert_passes_untouched(&mut dp, &later, "non-first fragment");
+    let mut opts = syn(47002);
+    opts[14] = 0x46; // IHL 6: one word of options
+    assert_passes_untouched(&mut dp, &opts, "IPv4 with options");
+}
+
+#[test]
+fn counters_follow_the_packets() {
+    let mut dp = dataplane();
+    let frame = syn(48000);
+    for _ in 0..3 {
+        assert_eq!(run(&mut dp, &frame).0, XDP_TX);
+    }
+    let arp = frames::ethernet([0xff; 6], CLIENT_MAC, ETH_P_ARP, &[0u8; 28]);
+    run(&mut dp, &arp);
+    let stats = dp.stats().unwrap();
+    let get = |name: &str| {
+        stats
+            .global
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, p, b)| (*p, *b))
+            .unwrap()
+    };
+    assert_eq!(get("xdp_tx"), (3, 3 * frame.len() as u64));
+    assert_eq!(get("xdp_pass"), (1, arp.len() as u64));
+    assert_eq!(get("new_flows").0, 1);
+    let tcp = stats
+        .services
+        .iter()
+        .find(|s| s.proto == Proto::Tcp)
+        .unwrap();
+    assert_eq!((tcp.packets, tcp.bytes), (3, 3 * frame.len() as u64));
+}
+
+#[test]
+fn removed_service_passes_to_the_kernel() {
+    let mut dp = dataplane();
+    let frame = syn(49000);
+    assert_eq!(run(&mut dp, &frame).0, XDP_TX);
+    dp.apply(&[]).unwrap();
+    assert_passes_untouched(&mut dp, &frame, "flow of a removed service");
+}

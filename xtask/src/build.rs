@@ -1,0 +1,135 @@
+//! Building the eBPF object and the daemon, and running them.
+
+use std::{
+    env,
+    ffi::OsString,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context, Result};
+
+use crate::root;
+
+/// Where `cargo install` puts binaries (bpf-linker), which may not be on PATH.
+pub fn cargo_bin(name: &str) -> PathBuf {
+    let home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from("/root/.cargo"));
+    let p = home.join("bin").join(name);
+    if p.exists() {
+        p
+    } else {
+        PathBuf::from(name)
+    }
+}
+
+/// PATH with cargo's bin directory in front.
+fn path_with_cargo_bin() -> OsString {
+    let bin = cargo_bin("cargo");
+    let dir = bin.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut parts = vec![dir];
+    if let Some(p) = env::var_os("PATH") {
+        parts.extend(env::split_paths(&p));
+    }
+    env::join_paths(parts).unwrap_or_default()
+}
+
+fn status(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let st = cmd.status().with_context(|| format!("running {shown}"))?;
+    if !st.success() {
+        bail!("{shown} failed ({st})");
+    }
+    Ok(())
+}
+
+/// Builds `lb-ebpf` for bpfel-unknown-none; returns the object's path.
+pub fn ebpf() -> Result<PathBuf> {
+    let dir = root().join("lb-ebpf");
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(&dir)
+        .args(["+nightly", "build", "--release", "--quiet"])
+        .env("PATH", path_with_cargo_bin());
+    // The outer (stable, host) cargo's settings must not leak into the BPF
+    // build: it has its own toolchain, target and target directory.
+    for var in [
+        "RUSTC",
+        "RUSTDOC",
+        "RUSTC_WRAPPER",
+        "RUSTUP_TOOLCHAIN",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    eprintln!("xtask: building the eBPF object");
+    status(&mut cmd)?;
+    let obj = dir.join("target/bpfel-unknown-none/release/lb-ebpf");
+    if !obj.exists() {
+        bail!("the eBPF build produced no object at {}", obj.display());
+    }
+    Ok(obj)
+}
+
+/// A host cargo command with the eBPF object to embed.
+pub fn cargo(obj: &Path) -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(root()).env("LB_EBPF_OBJECT", obj);
+    cmd
+}
+
+/// Host binaries' directory for a profile.
+pub fn target_dir(release: bool) -> PathBuf {
+    let base = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    base.join(if release { "release" } else { "debug" })
+}
+
+/// Builds the eBPF object, then lbd, lbctl and the test tools.
+pub fn all(release: bool) -> Result<PathBuf> {
+    let obj = ebpf()?;
+    let mut cmd = cargo(&obj);
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        "lb-daemon",
+        "-p",
+        "lb-tests",
+        "--bins",
+    ]);
+    if release {
+        cmd.arg("--release");
+    }
+    eprintln!("xtask: building lbd and lbctl");
+    status(&mut cmd)?;
+    Ok(obj)
+}
+
+/// The demo lab: built in the debug profile beside the lbd it starts.
+pub fn run_demo() -> Result<()> {
+    all(false)?;
+    let dir = target_dir(false);
+    status(Command::new(dir.join("lb-demo")).env("LB_BIN_DIR", &dir))
+}
+
+pub fn run_lbd(obj: &Path, args: &[String]) -> Result<()> {
+    let mut cmd = cargo(obj);
+    cmd.args([
+        "run",
+        "--quiet",
+        "--release",
+        "-p",
+        "lb-daemon",
+        "--bin",
+        "lbd",
+        "--",
+    ])
+    .args(args);
+    status(&mut cmd)
+}

@@ -1,0 +1,80 @@
+//! `cargo xtask`: set up the toolchain, build the eBPF object and the daemon,
+//! run the demo or lbd, run every test.
+
+mod build;
+mod setup;
+mod test;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Install what building the eBPF object needs (idempotent).
+    Setup,
+    /// Build the eBPF object.
+    BuildEbpf,
+    /// Build the eBPF object, then lbd and lbctl with it embedded.
+    Build {
+        /// Optimised build (what a host should run).
+        #[arg(long)]
+        release: bool,
+    },
+    /// No arguments: the demo lab in network namespaces. With arguments:
+    /// build lbd and run it on this host with them (`cargo xtask run -- -f FILE -i eth0`).
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        lbd_args: Vec<String>,
+    },
+    /// Every test: host unit tests, BPF test-run tests, namespace tests.
+    Test {
+        /// Extra arguments for `cargo test` (a filter, `--nocapture`, ...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        cargo_args: Vec<String>,
+    },
+}
+
+/// The repository root (xtask lives one level below it).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the repository")
+        .to_path_buf()
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    match args.command {
+        Command::Setup => setup::ensure(),
+        Command::BuildEbpf => {
+            setup::ensure()?;
+            build::ebpf().map(|_| ())
+        }
+        Command::Build { release } => {
+            setup::ensure()?;
+            build::all(release).map(|_| ())
+        }
+        Command::Run { lbd_args } => {
+            setup::ensure()?;
+            if lbd_args.is_empty() {
+                build::run_demo()
+            } else {
+                let obj = build::ebpf()?;
+                build::run_lbd(&obj, &lbd_args)
+            }
+        }
+        Command::Test { cargo_args } => {
+            setup::ensure()?;
+            test::run(&cargo_args)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! `cargo xtask test`: every test, one summary.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::Stdio,
+};
+
+use anyhow::{bail, Context, Result};
+
+use crate::build;
+
+/// Totals from cargo test's per-binary `test result:` lines.
+#[derive(Debug, Default, PartialEq)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Totals {
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(kind), Some(n)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match kind {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+pub fn run(extra: &[String]) -> Result<()> {
+    let obj = build::all(false)?;
+    let mut cmd = build::cargo(&obj);
+    cmd.args(["test", "--workspace", "--no-fail-fast"])
+        .args(extra)
+        .env("LB_BIN_DIR", build::target_dir(false))
+        .stdout(Stdio::piped());
+    eprintln!("xtask: running tests");
+    let mut child = cmd.spawn().context("running cargo test")?;
+    let stdout = child.stdout.take().context("cargo test stdout")?;
+    let mut totals = Totals::default();
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        totals.add_line(&line);
+    }
+    let status = child.wait()?;
+    let verdict = if status.success() && totals.failed == 0 {
+        "ok"
+    } else {
+        "FAILED"
+    };
+    println!();
+    println!(
+        "test result: {verdict}. {} passed; {} failed; {} ignored (all test binaries)",
+        totals.passed, totals.failed, totals.ignored
+    );
+    println!("{} passed, {} failed", totals.passed, totals.failed);
+    if verdict != "ok" {
+        bail!("tests failed");
+    }
+    if totals.passed == 0 {
+        bail!("no test ran");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_add_up_cargo_result_lines() {
+        let mut t = Totals::default();
+        t.add_line("test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s");
+        t.add_line(
+            "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out",
+        );
+        t.add_line("running 5 tests");
+        assert_eq!(
+            t,
+            Totals {
+                passed: 15,
+                failed: 2,
+                ignored: 1
+            }
+        );
+    }
+}
