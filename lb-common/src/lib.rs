@@ -164,6 +164,8 @@ pub const XDP_PROGRAM: &str = "lb_xdp";
 /// A bare XDP_PASS program in the same object (benchmark baseline, and the
 /// program a veth peer needs so native XDP_TX frames reach it).
 pub const XDP_PASS_PROGRAM: &str = "xdp_pass";
+/// Swaps MACs and returns XDP_TX: the floor of any forwarder's cost.
+pub const XDP_SWAP_MAC_PROGRAM: &str = "xdp_swap_mac";
 
 #[cfg(feature = "user")]
 mod user {

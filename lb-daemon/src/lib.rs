@@ -7,3 +7,4 @@ pub mod daemon;
 pub mod dataplane;
 pub mod net;
 pub mod services;
+pub mod vrrp;

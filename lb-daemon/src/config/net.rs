@@ -200,29 +200,14 @@ const ROUTE_OPTIONS: [&str; 10] = [
 ];
 
 /// `[TYPE] DEST[/PREFIX]|default [src IP] [via|gw IP] [dev IF] [metric N]
-/// [table T] [scope S] [proto P] [no_track]`.
+/// [table T] [scope S] [proto P] [no_track]`; as in keepalived, options may
+/// also come before the destination (`src 10.0.0.1 10.1.0.0/16 via ...`).
 pub(crate) fn route_line(sink: &mut Sink, block: &str, line: &Stmt) -> Option<Route> {
     let words = &line.words;
-    let mut i = 0;
-    let route_type = if ROUTE_TYPES.contains(&words[0].text.as_str()) {
-        i = 1;
-        Some(words[0].text.clone()).filter(|t| t != "unicast")
-    } else {
-        None
-    };
-    let Some(dest_w) = words.get(i) else {
-        sink.error(&words[0].loc, "route needs a destination");
-        return None;
-    };
-    let (dest, prefix_len) = if dest_w.text == "default" {
-        (IpAddr::from([0, 0, 0, 0]), 0)
-    } else {
-        prefix_word(sink, "route destination", dest_w)?
-    };
     let mut r = Route {
-        route_type,
-        dest,
-        prefix_len,
+        route_type: None,
+        dest: IpAddr::from([0, 0, 0, 0]),
+        prefix_len: 0,
         src: None,
         via: None,
         dev: None,
@@ -233,8 +218,9 @@ pub(crate) fn route_line(sink: &mut Sink, block: &str, line: &Stmt) -> Option<Ro
         no_track: false,
         location: line.loc().clone(),
     };
+    let mut dest_word: Option<&Word> = None;
     let mut ok = true;
-    i += 1;
+    let mut i = 0;
     while i < words.len() {
         let opt = words[i].text.as_str();
         if opt == "no_track" {
@@ -243,8 +229,23 @@ pub(crate) fn route_line(sink: &mut Sink, block: &str, line: &Stmt) -> Option<Ro
             continue;
         }
         if !ROUTE_OPTIONS.contains(&opt) {
-            unknown_option(sink, block, &words[i], &ROUTE_OPTIONS);
-            i += 1 + skip_unknown_value(words, i, &ROUTE_OPTIONS);
+            if i == 0 && ROUTE_TYPES.contains(&opt) {
+                r.route_type = Some(opt.to_string()).filter(|t| t != "unicast");
+            } else if dest_word.is_none() {
+                dest_word = Some(&words[i]);
+                if opt == "default" {
+                    r.prefix_len = 0;
+                } else {
+                    match prefix_word(sink, "route destination", &words[i]) {
+                        Some((d, p)) => (r.dest, r.prefix_len) = (d, p),
+                        None => ok = false,
+                    }
+                }
+            } else {
+                unknown_option(sink, block, &words[i], &ROUTE_OPTIONS);
+                i += skip_unknown_value(words, i, &ROUTE_OPTIONS);
+            }
+            i += 1;
             continue;
         }
         let Some(v) = option_value(sink, words, i) else {
@@ -284,17 +285,25 @@ pub(crate) fn route_line(sink: &mut Sink, block: &str, line: &Stmt) -> Option<Ro
         }
         i += 2;
     }
+    let Some(dest_w) = dest_word else {
+        if ok {
+            sink.error(line.loc(), "route needs a destination address or `default`");
+        }
+        return None;
+    };
     if dest_w.text == "default" && r.via.is_some_and(|v| v.is_ipv6()) {
         // `default` is family-neutral: the gateway says which one.
         r.dest = IpAddr::from([0u16; 8]);
     }
-    if let Some(via) = r.via {
-        if via.is_ipv4() != r.dest.is_ipv4() {
-            sink.error(
-                line.loc(),
-                format!("route to {} via {via} mixes IPv4 and IPv6", r.dest),
-            );
-            ok = false;
+    for (what, a) in [("via", r.via), ("src", r.src)] {
+        if let Some(a) = a {
+            if a.is_ipv4() != r.dest.is_ipv4() {
+                sink.error(
+                    line.loc(),
+                    format!("route to {} {what} {a} mixes IPv4 and IPv6", r.dest),
+                );
+                ok = false;
+            }
         }
     }
     ok.then_some(r)

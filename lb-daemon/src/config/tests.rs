@@ -838,6 +838,9 @@ fn static_addresses_and_routes() {
     assert_eq!(r[0].table.as_deref(), Some("5"));
     assert_eq!(r[1].route_type.as_deref(), Some("unreachable"));
     assert_eq!(r[2].prefix_len, 0);
+    let c = clean("static_routes {\n src 10.0.0.1 10.1.0.0/16 via 10.0.0.254\n}\n");
+    assert_eq!(c.static_routes[0].src, Some("10.0.0.1".parse().unwrap()));
+    assert_eq!(c.static_routes[0].prefix_len, 16);
     let c = clean("static_routes {\n default via 2001:db8::1\n}\n");
     assert_eq!(
         c.static_routes[0].dest,

@@ -1,0 +1,35 @@
+//! VRRP (RFC 3768 v2, RFC 5798 / RFC 9568 v3), sans I/O.
+//!
+//! Everything here is pure: the codec turns bytes into [`packet::Advert`]s and
+//! back, and [`instance::Instance`] is a state machine that is fed
+//! [`instance::Event`]s with the current time and answers with
+//! [`instance::Action`]s for the caller to carry out (send an advert, add the
+//! virtual addresses, send gratuitous ARPs, ...). Sockets, netlink and the
+//! real clock live in the daemon around it, which keeps every timer and
+//! tie-break here testable with a fake clock.
+//!
+//! The behaviour mirrors keepalived 2.2.x wherever it differs from the RFCs,
+//! since we must be a correct peer of it.
+
+pub mod counters;
+pub mod instance;
+pub mod packet;
+pub mod params;
+pub mod reason;
+pub mod sync_group;
+pub mod timing;
+pub mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use counters::Counters;
+pub use instance::{Action, Event, Instance, State, TrackerEffect, TransitionReason};
+pub use packet::{
+    decode, decode_ipv4, encode, encode_ipv4, Advert, AdvertInterval, Auth, DecodeError,
+    EncodeError, Ipv4Advert, PseudoHeader, Version,
+};
+pub use params::{GarpParams, InitialState, InstanceParams, ParamError};
+pub use reason::DropReason;
+pub use sync_group::{MemberStatus, SyncCommand, SyncDecision, SyncGroup};
+pub use validate::AdvertError;

@@ -1,0 +1,66 @@
+//! `lbd -t` and `lbctl config check`: exit codes and `PATH:LINE:COL` errors.
+//! No root needed.
+
+use std::process::Command;
+
+fn write(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("lb-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn lbd_config_test_accepts_the_example() {
+    let example = lb_tests::repo_root().join("examples/keepalived-dr.conf");
+    let out = Command::new(lb_tests::bin("lbd"))
+        .arg("-t")
+        .arg("-f")
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn lbd_config_test_reports_every_error_with_its_location() {
+    let path = write(
+        "bad.conf",
+        "virtual_server 10.0.0.256 80 {\n    lb_algo foo\n    lb_kind DR\n    real_server 10.0.0.1 80 {\n        weight 1\n    }\n}\n",
+    );
+    let out = Command::new(lb_tests::bin("lbd"))
+        .arg("-t")
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let p = path.display();
+    assert!(err.contains(&format!("{p}:1:16: error:")), "{err}");
+    assert!(err.contains(&format!("{p}:2:13: error:")), "{err}");
+    assert!(err.contains("foo"), "{err}");
+}
+
+#[test]
+fn lbctl_config_check_is_the_same_check() {
+    let path = write(
+        "unbalanced.conf",
+        "virtual_server 10.0.0.1 80 {\n    lb_algo rr\n",
+    );
+    let out = Command::new(lb_tests::bin("lbctl"))
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("{}:1:", path.display())), "{text}");
+    assert!(text.contains("error:"), "{text}");
+}
