@@ -3,20 +3,34 @@
 //! Everything here is `#[repr(C)]` with explicit padding so both sides agree
 //! byte for byte and the kernel never hashes uninitialised bytes in a key.
 //! Addresses and ports are kept in network byte order, exactly as they sit in
-//! the packet, so the data plane compares them without swapping.
+//! the packet, so the data plane compares them without swapping. An address
+//! is four 32-bit words: IPv4 in the first word and zeros after it, IPv6 in
+//! all four.
 #![no_std]
 
 /// Services (VIP, port, protocol) the data plane knows.
 pub const MAX_SERVICES: u32 = 1024;
-/// Backend slots across all services.
-pub const MAX_BACKENDS: u32 = 4096;
-/// Schedule slots per service: the daemon expands a service's scheduling
-/// decision into a ring of backend ids; the data plane only indexes it.
-pub const MAX_SCHEDULE: u32 = 256;
-/// Flows remembered in the connection table.
-pub const FLOW_TABLE_SIZE: u32 = 262_144;
-/// Interfaces the program may be attached to.
-pub const MAX_IFACES: u32 = 64;
+/// Backend slots across all services (a backend of two services has two).
+pub const MAX_BACKENDS: u32 = 16384;
+/// Slots of the shared scheduling area. Each service owns a region of it:
+/// the rr/wrr ring, the sh bucket table, the Maglev table, or the lc/wlc
+/// candidate list. The daemon writes a new region and then flips the
+/// service to it in one map update, so no packet sees a half-written table.
+pub const SCHED_CAPACITY: u32 = 1 << 21;
+/// lc/wlc walk at most this many candidates per new flow.
+pub const MAX_LC_BACKENDS: u32 = 64;
+/// Buckets of a source-hash table, as IPVS's sh (`IP_VS_SH_TAB_SIZE`).
+pub const SH_TAB_BITS: u32 = 8;
+pub const SH_TAB_SIZE: u32 = 1 << SH_TAB_BITS;
+/// Default size of the connection table (`--conn-table-size`).
+pub const CONN_TABLE_SIZE: u32 = 262_144;
+/// Persistence templates (client, service) → backend.
+pub const PERSIST_TABLE_SIZE: u32 = 65_536;
+/// Slots of the VIP prefilter (a direct-mapped set of VIP hashes).
+pub const VIP_FILTER_BITS: u32 = 14;
+pub const VIP_FILTER_SIZE: u32 = 1 << VIP_FILTER_BITS;
+/// Interfaces are indexed by ifindex directly.
+pub const MAX_IFINDEX: u32 = 4096;
 
 pub const AF_INET: u8 = 2;
 pub const AF_INET6: u8 = 10;
@@ -25,17 +39,34 @@ pub const IPPROTO_UDP: u8 = 17;
 
 /// How a service forwards to its backends (`lb_kind`).
 pub const MODE_DR: u8 = 0;
+pub const MODE_NAT: u8 = 1;
+pub const MODE_TUN: u8 = 2;
 
-/// How a service picks a backend for a new flow (`lb_algo`). The daemon has
-/// already turned weights into the schedule ring; this is kept for lbctl.
+/// How a service picks a backend for a new flow (`lb_algo`).
 pub const ALGO_RR: u8 = 0;
 pub const ALGO_WRR: u8 = 1;
+pub const ALGO_LC: u8 = 2;
+pub const ALGO_WLC: u8 = 3;
+pub const ALGO_SH: u8 = 4;
+pub const ALGO_MH: u8 = 5;
+
+/// `Service::flags`.
+pub mod svc {
+    /// Clients stick to a backend (`persistence_timeout`).
+    pub const PERSIST: u32 = 1;
+    /// sh/mh hash the source port too (`sh-port`, `mh-port`).
+    pub const HASH_PORT: u32 = 2;
+    /// sh/mh look further when the hashed backend is unavailable
+    /// (`sh-fallback`, `mh-fallback`).
+    pub const FALLBACK: u32 = 4;
+    /// `Service::sorry` names a backend for when no other can take a flow.
+    pub const SORRY: u32 = 8;
+}
 
 /// Lookup key of `SERVICES`: a virtual server.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct VipKey {
-    /// IPv4 in `addr[0]`, the rest zero; IPv6 in all four words. Network order.
     pub addr: [u32; 4],
     /// Network byte order.
     pub port: u16,
@@ -47,25 +78,33 @@ pub struct VipKey {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Service {
-    /// Index into `SERVICE_STATS`, `RR_CURSOR` and the service's block of
-    /// `SCHEDULE` (`id * MAX_SCHEDULE ..`).
+    /// Index into the per-service arrays (`SERVICE_STATS`, `RR_CURSOR`).
     pub id: u32,
-    /// Number of valid slots in the schedule ring; 0 means no backend can
-    /// take a new flow.
+    pub flags: u32,
+    /// The service's region of `SCHEDULE`.
+    pub sched_off: u32,
+    /// Length of the region; 0: no backend can take a new flow.
     pub sched_len: u32,
+    /// Backend id of the sorry server (with `svc::SORRY`).
+    pub sorry: u32,
+    /// Persistence: seconds a client sticks after its last connection.
+    pub persist_timeout: u32,
+    /// Persistence granularity, applied to the client address (all ones
+    /// for per-address persistence).
+    pub persist_mask: [u32; 4],
     pub mode: u8,
     pub algo: u8,
     pub _pad: [u8; 2],
 }
 
-/// `Backend::flags`: the backend's MAC is resolved and the slot is in use.
+/// `Backend::flags`: the slot is in use and the backend can be sent to (its
+/// MAC is known in DR mode).
 pub const BACKEND_F_READY: u8 = 1;
 
 /// Value of `BACKENDS`, indexed by backend id.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Backend {
-    /// Same layout as `VipKey::addr`.
     pub addr: [u32; 4],
     /// Network byte order.
     pub port: u16,
@@ -74,9 +113,13 @@ pub struct Backend {
     pub flags: u8,
     pub family: u8,
     pub _pad: [u8; 2],
+    /// Current weight: 0 takes no new flows (established ones continue).
+    pub weight: u32,
+    /// Id of the service the slot belongs to.
+    pub service: u32,
 }
 
-/// Lookup key of `FLOWS`: a connection as the client sent it.
+/// Lookup key of `CONNS` (and of `NAT_REV`): a flow as it arrives.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct FlowKey {
@@ -89,21 +132,133 @@ pub struct FlowKey {
     pub _pad: [u8; 2],
 }
 
-/// Value of `FLOWS`.
+/// Connection states, from the packets the balancer sees.
+pub mod conn_state {
+    /// TCP: a SYN, no ACK of the handshake yet (counted inactive).
+    pub const SYN: u8 = 1;
+    /// TCP: handshake completed (counted active).
+    pub const ESTABLISHED: u8 = 2;
+    /// TCP: a FIN was seen (counted inactive).
+    pub const FIN: u8 = 3;
+    /// TCP: a RST was seen (counted inactive, short timeout).
+    pub const CLOSE: u8 = 4;
+    /// UDP (counted inactive, as ipvsadm shows UDP).
+    pub const UDP: u8 = 5;
+
+    /// Whether a state counts as an active connection (lc/wlc's weighting).
+    pub const fn is_active(state: u8) -> bool {
+        state == ESTABLISHED
+    }
+}
+
+/// Value of `CONNS`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct FlowValue {
+pub struct Conn {
     pub backend: u32,
+    pub service: u32,
+    /// Monotonic seconds (CLOCK_MONOTONIC, coarse) of the last packet,
+    /// refreshed at most once a second.
+    pub last_seen: u32,
+    pub state: u8,
+    /// The service's `mode` when the flow started (`MODE_*`).
+    pub mode: u8,
+    pub _pad: [u8; 2],
+}
+
+/// Value of `BACKEND_CONNS`, indexed by backend id: the connection counts
+/// lc and wlc weigh. The program adjusts them as flows start and change
+/// state; the daemon recounts them from `CONNS` now and then, which also
+/// accounts for flows that expired or were evicted.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ConnCounts {
+    pub active: u64,
+    pub inactive: u64,
+}
+
+/// Lookup key of `PERSIST`: a client of a service, masked by granularity.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct PersistKey {
+    pub addr: [u32; 4],
     pub service: u32,
 }
 
-/// Value of `IFACES` (keyed by ifindex): the interface's own MAC, written as
-/// the source of every frame the program sends back out of it.
+/// Value of `PERSIST`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PersistValue {
+    pub backend: u32,
+    pub last_seen: u32,
+}
+
+/// Value of `NAT_REV`, keyed by a reply's flow (backend → client): what to
+/// write back so the client sees the VIP.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct NatRev {
+    pub vip: [u32; 4],
+    /// Network byte order.
+    pub vport: u16,
+    pub _pad: [u8; 2],
+    pub service: u32,
+    pub backend: u32,
+}
+
+/// Value of `IFACES`, indexed by ifindex.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Iface {
+    /// The interface's own MAC: the source of frames DR sends back out.
     pub mac: [u8; 6],
-    pub _pad: [u8; 2],
+    /// Non-zero when the entry is in use.
+    pub present: u8,
+    pub _pad: u8,
+}
+
+/// Value of the one-entry `SETTINGS` array.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Settings {
+    /// Idle timeouts in seconds, as keepalived's `lvs_timeouts` (IPVS's
+    /// defaults: tcp 900, tcpfin 120, udp 300).
+    pub tcp_timeout: u32,
+    pub tcpfin_timeout: u32,
+    pub udp_timeout: u32,
+    /// A handshake that never completes (IPVS SYN_RECV: 60).
+    pub syn_timeout: u32,
+    /// After a RST (IPVS CLOSE: 10).
+    pub close_timeout: u32,
+    /// Outer source of TUN packets.
+    pub tun_src4: u32,
+    pub tun_src6: [u32; 4],
+    /// Non-zero when some service uses NAT: replies are looked up.
+    pub nat_enabled: u32,
+}
+
+impl Settings {
+    pub const IPVS_DEFAULTS: Settings = Settings {
+        tcp_timeout: 900,
+        tcpfin_timeout: 120,
+        udp_timeout: 300,
+        syn_timeout: 60,
+        close_timeout: 10,
+        tun_src4: 0,
+        tun_src6: [0; 4],
+        nat_enabled: 0,
+    };
+
+    /// Idle timeout of a connection in `state`.
+    pub const fn timeout(&self, state: u8) -> u32 {
+        match state {
+            conn_state::SYN => self.syn_timeout,
+            conn_state::ESTABLISHED => self.tcp_timeout,
+            conn_state::FIN => self.tcpfin_timeout,
+            conn_state::CLOSE => self.close_timeout,
+            _ => self.udp_timeout,
+        }
+    }
 }
 
 /// Value of the per-CPU counter arrays.
@@ -112,6 +267,8 @@ pub struct Iface {
 pub struct Counters {
     pub packets: u64,
     pub bytes: u64,
+    /// New flows scheduled (services and backends).
+    pub new_conns: u64,
 }
 
 /// Indexes of `GLOBAL_STATS`. The first five equal the XDP action codes.
@@ -121,19 +278,30 @@ pub mod stat {
     pub const PASS: u32 = 2;
     pub const TX: u32 = 3;
     pub const REDIRECT: u32 = 4;
-    /// A packet for a VIP whose service had no backend for a new flow.
+    /// A new flow for a VIP found no backend (and no sorry server).
     pub const NO_BACKEND: u32 = 5;
-    /// A packet whose chosen backend has no MAC yet (sent to the stack).
+    /// The chosen backend cannot be sent to yet (no MAC): to the stack.
     pub const BACKEND_NOT_READY: u32 = 6;
     /// A new flow the connection table could not record.
-    pub const FLOW_INSERT_FAILED: u32 = 7;
+    pub const CONN_INSERT_FAILED: u32 = 7;
     /// New flows scheduled.
-    pub const NEW_FLOW: u32 = 8;
+    pub const NEW_CONN: u32 = 8;
     /// A packet for a VIP arriving on an interface without a known MAC.
     pub const NO_IFACE: u32 = 9;
+    /// A TCP packet without SYN for a flow the table does not hold (it
+    /// expired or was evicted): scheduled anew, which may move it.
+    pub const CONN_MISS: u32 = 10;
+    /// The kernel's FIB had no route or neighbour: to the stack, rewritten.
+    pub const FIB_MISS: u32 = 11;
+    /// ICMP errors about a flow, sent on to its backend.
+    pub const ICMP_FORWARDED: u32 = 12;
+    /// NAT replies rewritten back to the VIP.
+    pub const NAT_REPLY: u32 = 13;
+    /// Encapsulation would exceed the MTU: to the stack.
+    pub const TOO_BIG: u32 = 14;
     pub const LEN: u32 = 16;
     /// Names for display, by index.
-    pub const NAMES: [&str; 10] = [
+    pub const NAMES: [&str; 15] = [
         "xdp_aborted",
         "xdp_drop",
         "xdp_pass",
@@ -141,31 +309,104 @@ pub mod stat {
         "xdp_redirect",
         "no_backend",
         "backend_not_ready",
-        "flow_insert_failed",
-        "new_flows",
+        "conn_insert_failed",
+        "new_conns",
         "no_iface",
+        "conn_miss",
+        "fib_miss",
+        "icmp_forwarded",
+        "nat_replies",
+        "too_big",
     ];
 }
 
-/// Names of the maps in the object, as userspace finds them.
+/// Names of the maps in the object (and of their pins).
 pub mod maps {
     pub const SERVICES: &str = "SERVICES";
     pub const BACKENDS: &str = "BACKENDS";
     pub const SCHEDULE: &str = "SCHEDULE";
     pub const RR_CURSOR: &str = "RR_CURSOR";
-    pub const FLOWS: &str = "FLOWS";
+    pub const CONNS: &str = "CONNS";
+    pub const BACKEND_CONNS: &str = "BACKEND_CONNS";
+    pub const PERSIST: &str = "PERSIST";
+    pub const NAT_REV: &str = "NAT_REV";
     pub const IFACES: &str = "IFACES";
+    pub const SETTINGS: &str = "SETTINGS";
+    pub const VIP_FILTER: &str = "VIP_FILTER";
     pub const GLOBAL_STATS: &str = "GLOBAL_STATS";
     pub const SERVICE_STATS: &str = "SERVICE_STATS";
+    pub const BACKEND_STATS: &str = "BACKEND_STATS";
+    pub const ALL: [&str; 14] = [
+        SERVICES,
+        BACKENDS,
+        SCHEDULE,
+        RR_CURSOR,
+        CONNS,
+        BACKEND_CONNS,
+        PERSIST,
+        NAT_REV,
+        IFACES,
+        SETTINGS,
+        VIP_FILTER,
+        GLOBAL_STATS,
+        SERVICE_STATS,
+        BACKEND_STATS,
+    ];
 }
 
-/// Name of the XDP program in the object.
+/// Name of the balancer's XDP program in the object.
 pub const XDP_PROGRAM: &str = "lb_xdp";
 /// A bare XDP_PASS program in the same object (benchmark baseline, and the
 /// program a veth peer needs so native XDP_TX frames reach it).
 pub const XDP_PASS_PROGRAM: &str = "xdp_pass";
 /// Swaps MACs and returns XDP_TX: the floor of any forwarder's cost.
 pub const XDP_SWAP_MAC_PROGRAM: &str = "xdp_swap_mac";
+/// TC ingress program that strips IPIP/IP6IP6 (a TUN backend's side).
+pub const TC_DECAP_PROGRAM: &str = "tc_decap";
+
+/// Folds an address to 32 bits (IPv6: XOR of its words), as IPVS's sh does.
+#[inline(always)]
+pub const fn fold_addr(addr: &[u32; 4]) -> u32 {
+    addr[0] ^ addr[1] ^ addr[2] ^ addr[3]
+}
+
+/// Slot of the VIP prefilter for a destination address and port (network
+/// order). Shared so the daemon marks exactly the slot the program tests.
+#[inline(always)]
+pub const fn vip_filter_index(addr: &[u32; 4], port: u16) -> u32 {
+    let h = fold_addr(addr) ^ (port as u32).wrapping_mul(0x9e37_79b1);
+    h.wrapping_mul(0x85eb_ca6b) >> (32 - VIP_FILTER_BITS)
+}
+
+/// IPVS's `hash_32`: multiplicative hashing with the golden ratio.
+#[inline(always)]
+pub const fn hash_32(val: u32, bits: u32) -> u32 {
+    val.wrapping_mul(0x61c8_8647) >> (32 - bits)
+}
+
+/// IPVS sh's bucket for a source (address and port in network order; port
+/// 0 unless `sh-port`): `hash_32(ntohs(port) + ntohl(fold(addr)), 8)`.
+#[inline(always)]
+pub const fn sh_bucket(addr: &[u32; 4], port: u16) -> u32 {
+    let a = u32::from_be(fold_addr(addr));
+    let p = u16::from_be(port) as u32;
+    hash_32(p.wrapping_add(a), SH_TAB_BITS)
+}
+
+/// Source hash for Maglev lookups: murmur3's finaliser over the folded
+/// address and the port (network order; 0 unless `mh-port`).
+#[inline(always)]
+pub const fn mh_hash(addr: &[u32; 4], port: u16) -> u32 {
+    let mut h =
+        addr[0] ^ addr[1].rotate_left(7) ^ addr[2].rotate_left(14) ^ addr[3].rotate_left(21);
+    h ^= (port as u32) << 16;
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^= h >> 16;
+    h
+}
 
 #[cfg(feature = "user")]
 mod user {
@@ -181,7 +422,20 @@ mod user {
             unsafe impl bytemuck::Pod for $t {}
         )*};
     }
-    pod!(VipKey, Service, Backend, FlowKey, FlowValue, Iface, Counters);
+    pod!(
+        VipKey,
+        Service,
+        Backend,
+        FlowKey,
+        Conn,
+        ConnCounts,
+        PersistKey,
+        PersistValue,
+        NatRev,
+        Iface,
+        Settings,
+        Counters
+    );
 }
 
 #[cfg(test)]
@@ -189,15 +443,31 @@ mod tests {
     use super::*;
     use core::mem::size_of;
 
-    // The kernel sees these sizes; a change here is a map ABI change.
+    // The kernel sees these sizes; a change here is a map ABI change, and
+    // pinned maps of the old size are refused at load (not misread).
     #[test]
     fn sizes_have_no_implicit_padding() {
         assert_eq!(size_of::<VipKey>(), 20);
-        assert_eq!(size_of::<Service>(), 12);
-        assert_eq!(size_of::<Backend>(), 28);
+        assert_eq!(size_of::<Service>(), 44);
+        assert_eq!(size_of::<Backend>(), 36);
         assert_eq!(size_of::<FlowKey>(), 40);
-        assert_eq!(size_of::<FlowValue>(), 8);
+        assert_eq!(size_of::<Conn>(), 16);
+        assert_eq!(size_of::<ConnCounts>(), 16);
+        assert_eq!(size_of::<PersistKey>(), 20);
+        assert_eq!(size_of::<PersistValue>(), 8);
+        assert_eq!(size_of::<NatRev>(), 28);
         assert_eq!(size_of::<Iface>(), 8);
-        assert_eq!(size_of::<Counters>(), 16);
+        assert_eq!(size_of::<Settings>(), 44);
+        assert_eq!(size_of::<Counters>(), 24);
+    }
+
+    #[test]
+    fn sh_bucket_matches_ipvs_hash() {
+        // 10.0.0.1, no port: hash_32(0x0a000001, 8).
+        let addr = [u32::from_ne_bytes([10, 0, 0, 1]), 0, 0, 0];
+        assert_eq!(
+            sh_bucket(&addr, 0),
+            (0x0a00_0001u32.wrapping_mul(0x61c8_8647)) >> 24
+        );
     }
 }

@@ -13,7 +13,10 @@ use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::{
     config,
-    dataplane::{xdp::AttachMode, xdp::XdpDataplane, Dataplane, ServiceSpec},
+    dataplane::{
+        xdp::{AttachMode, LoadOptions, XdpDataplane},
+        Dataplane, Mode, ServiceSpec,
+    },
     net::{Interface, MacAddr, Netlink},
     services,
 };
@@ -26,12 +29,22 @@ pub struct Options {
     pub xdp_mode: AttachMode,
     /// Use this eBPF object instead of the embedded one.
     pub bpf_object: Option<PathBuf>,
+    /// Where maps and links are pinned; `None`: nothing is pinned.
+    pub pin_path: Option<PathBuf>,
+    /// On exit, leave the program attached and the maps pinned, so the
+    /// next lbd takes over without a gap (a restart); otherwise detach.
+    pub keep_on_exit: bool,
+    pub conn_table_size: Option<u32>,
+    /// Outer source of TUN packets (default: the first interface's address).
+    pub tunnel_source: Vec<IpAddr>,
 }
 
 /// While some backend has no MAC, look again soon; otherwise now and then
 /// to follow MAC changes.
 const RESOLVE_PENDING: Duration = Duration::from_millis(200);
 const RESOLVE_STEADY: Duration = Duration::from_secs(5);
+/// How often connection counts are recounted from the table (lc/wlc).
+const RECOUNT: Duration = Duration::from_secs(2);
 
 /// Reads the configuration, printing its warnings; errors are returned whole.
 pub fn load_config(path: &Path) -> Result<config::Config, config::Diagnostics> {
@@ -71,10 +84,27 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     for name in &opts.interfaces {
         interfaces.push(netlink.interface(name).await?);
     }
-    let mut dataplane = XdpDataplane::load(object)?;
+    let load = LoadOptions {
+        pin_path: opts.pin_path.clone(),
+        conn_table_size: opts.conn_table_size,
+    };
+    let mut dataplane = XdpDataplane::load_with(object, &load)?;
     for iface in &interfaces {
         dataplane.attach(iface, opts.xdp_mode)?;
     }
+    let (mut v4, mut v6) = (None, None);
+    for ip in &opts.tunnel_source {
+        match ip {
+            IpAddr::V4(a) => v4 = Some(*a),
+            IpAddr::V6(a) => v6 = Some(*a),
+        }
+    }
+    if v4.is_none() || v6.is_none() {
+        let (a4, a6) = netlink.addresses(interfaces[0].index).await?;
+        v4 = v4.or(a4);
+        v6 = v6.or(a6);
+    }
+    dataplane.set_tunnel_source(v4, v6)?;
     info!(dataplane = %dataplane.describe(), "data plane ready");
 
     let mut state = State {
@@ -89,6 +119,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let mut next = Duration::ZERO;
+    let mut recount = tokio::time::interval(RECOUNT);
     loop {
         tokio::select! {
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
@@ -109,6 +140,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                     }
                 }
             }
+            _ = recount.tick() => {
+                if let Err(e) = state.dataplane.recount_connections() {
+                    warn!("recounting connections: {e}");
+                }
+            }
             _ = tokio::time::sleep(next) => {
                 next = match state.reconcile().instrument(info_span!("reconcile")).await {
                     Ok(true) => RESOLVE_STEADY,
@@ -118,7 +154,12 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             }
         }
     }
-    // Dropping the data plane detaches XDP from every interface.
+    if opts.keep_on_exit {
+        info!("leaving the data plane attached and pinned for the next lbd");
+    } else {
+        // Without pins, dropping the data plane detaches XDP everywhere.
+        state.dataplane.unpin_all();
+    }
     drop(state);
     info!("stopped");
     Ok(())
@@ -140,7 +181,11 @@ impl State {
         let mut specs = self.wanted.clone();
         let mut complete = true;
         for spec in &mut specs {
-            for b in &mut spec.backends {
+            // Only DR needs backend MACs; NAT and TUN use the kernel's FIB.
+            if spec.mode != Mode::Dr {
+                continue;
+            }
+            for b in spec.all_backends_mut() {
                 b.mac = self.backend_mac(b.addr.ip(), &neighbours).await;
                 complete &= b.mac.is_some();
             }
@@ -148,7 +193,11 @@ impl State {
         if self.applied.as_ref() != Some(&specs) {
             self.dataplane.apply(&specs)?;
             for s in &specs {
-                let ready = s.backends.iter().filter(|b| b.mac.is_some()).count();
+                let ready = s
+                    .backends
+                    .iter()
+                    .filter(|b| s.mode != Mode::Dr || b.mac.is_some())
+                    .count();
                 info!(vip = %s.vip, proto = %s.proto, backends = s.backends.len(), ready, "service applied");
             }
             self.applied = Some(specs);

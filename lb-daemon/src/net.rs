@@ -136,6 +136,35 @@ impl Netlink {
         })
     }
 
+    /// The first IPv4 and IPv6 (global) addresses of an interface.
+    pub async fn addresses(
+        &self,
+        ifindex: u32,
+    ) -> Result<(Option<std::net::Ipv4Addr>, Option<std::net::Ipv6Addr>), NetError> {
+        use rtnetlink::packet_route::address::{AddressAttribute, AddressScope};
+        let mut v4 = None;
+        let mut v6 = None;
+        let mut dump = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(ifindex)
+            .execute();
+        while let Some(msg) = dump.try_next().await? {
+            if msg.header.scope != AddressScope::Universe {
+                continue;
+            }
+            for a in &msg.attributes {
+                match a {
+                    AddressAttribute::Address(IpAddr::V4(x)) if v4.is_none() => v4 = Some(*x),
+                    AddressAttribute::Address(IpAddr::V6(x)) if v6.is_none() => v6 = Some(*x),
+                    _ => {}
+                }
+            }
+        }
+        Ok((v4, v6))
+    }
+
     /// Resolved neighbours: (ifindex, address) → MAC, for entries whose MAC
     /// can be used now (reachable, stale, delay, probe, permanent).
     pub async fn neighbours(&self) -> Result<HashMap<(u32, IpAddr), MacAddr>, NetError> {

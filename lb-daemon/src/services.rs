@@ -3,7 +3,9 @@
 //! reason each, so a real keepalived.conf still loads.
 
 use crate::config::{Config, LbKind, Protocol, Scheduler, VirtualServer, VsTarget};
-use crate::dataplane::{Algo, BackendSpec, Mode, Proto, ServiceSpec};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::dataplane::{Algo, BackendSpec, Mode, Persistence, Proto, ServiceSpec};
 
 /// The services to carry, and why others are left out.
 #[derive(Debug, Default, PartialEq)]
@@ -43,11 +45,6 @@ fn service(vs: &VirtualServer) -> Result<ServiceSpec, String> {
             ))
         }
     };
-    if vip.is_ipv6() {
-        return Err(format!(
-            "{vip}: IPv6 services are not supported by the XDP data plane yet"
-        ));
-    }
     let proto = match vs.protocol {
         Protocol::Tcp => Proto::Tcp,
         Protocol::Udp => Proto::Udp,
@@ -55,20 +52,33 @@ fn service(vs: &VirtualServer) -> Result<ServiceSpec, String> {
     };
     let mode = match vs.lb_kind {
         LbKind::Dr => Mode::Dr,
+        LbKind::Nat => Mode::Nat,
+        LbKind::Tun => Mode::Tun,
+    };
+    let (algo, hash_port, fallback) = match vs.lb_algo {
+        Scheduler::Rr => (Algo::Rr, false, false),
+        Scheduler::Wrr => (Algo::Wrr, false, false),
+        Scheduler::Lc => (Algo::Lc, false, false),
+        Scheduler::Wlc => (Algo::Wlc, false, false),
+        Scheduler::Sh => (Algo::Sh, vs.sched_flags.sh_port, vs.sched_flags.sh_fallback),
+        Scheduler::Mh => (Algo::Mh, vs.sched_flags.mh_port, vs.sched_flags.mh_fallback),
         other => {
             return Err(format!(
-                "lb_kind {other:?} is not supported by the XDP data plane yet (DR is)"
+                "lb_algo {other:?} is not supported by the XDP data plane (rr, wrr, lc, wlc, sh and mh are)"
             ))
         }
     };
-    let algo = match vs.lb_algo {
-        Scheduler::Rr => Algo::Rr,
-        Scheduler::Wrr => Algo::Wrr,
-        other => {
+    let backend = |addr: std::net::SocketAddr, weight: u32, what: &str| {
+        if addr.is_ipv4() != vip.is_ipv4() {
             return Err(format!(
-                "lb_algo {other:?} is not supported by the XDP data plane yet (rr and wrr are)"
-            ))
+                "{what} {addr} is not of the virtual server's address family"
+            ));
         }
+        Ok(BackendSpec {
+            addr,
+            weight,
+            mac: None,
+        })
     };
     let mut backends = Vec::with_capacity(vs.real_servers.len());
     for rs in &vs.real_servers {
@@ -78,25 +88,60 @@ fn service(vs: &VirtualServer) -> Result<ServiceSpec, String> {
                 rs.addr, rs.lb_kind
             ));
         }
-        if rs.addr.is_ipv6() {
-            return Err(format!(
-                "real_server {}: IPv6 is not supported yet",
-                rs.addr
-            ));
-        }
-        backends.push(BackendSpec {
-            addr: rs.addr,
-            weight: rs.weight,
-            mac: None,
-        });
+        backends.push(backend(rs.addr, rs.weight, "real_server")?);
     }
+    let sorry = match vs.sorry_server {
+        Some(addr) => Some(backend(addr, 1, "sorry_server")?),
+        None => None,
+    };
+    let persistence = match vs.persistence_timeout {
+        Some(t) => Some(Persistence {
+            timeout_secs: t.as_secs().min(u64::from(u32::MAX)) as u32,
+            mask: granularity(vs.persistence_granularity.as_deref(), vip.is_ipv6())?,
+        }),
+        None => None,
+    };
     Ok(ServiceSpec {
         vip,
         proto,
         algo,
+        hash_port,
+        fallback,
         mode,
+        persistence,
         backends,
+        sorry,
     })
+}
+
+/// `persistence_granularity`: an IPv4 netmask, or an IPv6 prefix length.
+fn granularity(g: Option<&str>, v6: bool) -> Result<IpAddr, String> {
+    let prefix = |len: u32, bits: u32| -> u128 {
+        if len == 0 {
+            0
+        } else {
+            (!0u128) << (bits - len) & if bits == 32 { 0xffff_ffff } else { !0 }
+        }
+    };
+    match (g, v6) {
+        (None, false) => Ok(IpAddr::V4(Ipv4Addr::BROADCAST)),
+        (None, true) => Ok(IpAddr::V6(Ipv6Addr::from(u128::MAX))),
+        (Some(s), false) => match s.parse::<Ipv4Addr>() {
+            Ok(m) => Ok(IpAddr::V4(m)),
+            Err(_) => match s.parse::<u32>() {
+                Ok(n) if n <= 32 => Ok(IpAddr::V4(Ipv4Addr::from(prefix(n, 32) as u32))),
+                _ => Err(format!(
+                    "persistence_granularity `{s}` is not an IPv4 netmask"
+                )),
+            },
+        },
+        (Some(s), true) => match s.parse::<u32>() {
+            Ok(n) if n <= 128 => Ok(IpAddr::V6(Ipv6Addr::from(prefix(n, 128)))),
+            _ => Err(format!(
+                "persistence_granularity `{s}` is not an IPv6 prefix length (0-128)"
+            )),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -131,19 +176,63 @@ mod tests {
     }
 
     #[test]
+    fn schedulers_flags_persistence_and_sorry_are_carried() {
+        let p = plan_of(
+            "virtual_server 10.0.0.1 53 {\n lb_algo sh\n sh-port\n sh-fallback\n lb_kind TUN\n \
+             protocol UDP\n persistence_timeout 600\n persistence_granularity 255.255.255.0\n \
+             sorry_server 10.0.0.99 53\n real_server 10.0.0.11 53 { weight 3 }\n}\n\
+             virtual_server 2001:db8::1 80 {\n lb_algo mh\n lb_kind DR\n persistence_timeout\n \
+             persistence_granularity 64\n real_server 2001:db8::11 80 { }\n}\n",
+        );
+        assert!(p.skipped.is_empty(), "{:?}", p.skipped);
+        let s = &p.services[0];
+        assert_eq!(
+            (s.algo, s.hash_port, s.fallback, s.mode),
+            (Algo::Sh, true, true, Mode::Tun)
+        );
+        let per = s.persistence.unwrap();
+        assert_eq!(per.timeout_secs, 600);
+        assert_eq!(per.mask, "255.255.255.0".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            s.sorry.as_ref().unwrap().addr,
+            "10.0.0.99:53".parse().unwrap()
+        );
+        let v6 = &p.services[1];
+        assert_eq!(v6.algo, Algo::Mh);
+        let per = v6.persistence.unwrap();
+        assert_eq!(
+            per.timeout_secs, 360,
+            "keepalived's default for a bare keyword"
+        );
+        assert_eq!(per.mask, "ffff:ffff:ffff:ffff::".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn mixed_families_are_refused() {
+        let p = plan_of(
+            "virtual_server 10.0.0.1 80 {\n lb_algo rr\n lb_kind DR\n real_server 2001:db8::1 80 { }\n}\n",
+        );
+        assert!(p.services.is_empty());
+        assert!(
+            p.skipped[0].contains("not of the virtual server's address family"),
+            "{:?}",
+            p.skipped
+        );
+    }
+
+    #[test]
     fn unsupported_kinds_are_skipped_with_their_location() {
         let p = plan_of(
             "virtual_server 10.0.0.1 80 {\n lb_algo rr\n lb_kind NAT\n}\n\
-             virtual_server 10.0.0.2 80 {\n lb_algo lc\n lb_kind DR\n}\n",
+             virtual_server 10.0.0.2 80 {\n lb_algo lblc\n lb_kind DR\n}\n",
         );
-        assert!(p.services.is_empty());
-        assert_eq!(p.skipped.len(), 2);
+        assert_eq!(p.services.len(), 1);
+        assert_eq!(p.services[0].mode, Mode::Nat);
+        assert_eq!(p.skipped.len(), 1);
         assert!(
-            p.skipped[0].starts_with("t.conf:1:1: warning: virtual_server skipped: lb_kind Nat"),
+            p.skipped[0].starts_with("t.conf:5:1: warning: virtual_server skipped: lb_algo Lblc"),
             "{}",
             p.skipped[0]
         );
-        assert!(p.skipped[1].starts_with("t.conf:5:1: "), "{}", p.skipped[1]);
-        assert!(p.skipped[1].contains("lb_algo Lc"), "{}", p.skipped[1]);
     }
 }

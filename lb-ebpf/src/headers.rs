@@ -1,8 +1,20 @@
-//! The packet headers the program reads, as they sit on the wire.
+//! Packet headers as they sit on the wire, and the offsets the program uses.
 
 pub const ETH_P_IPV4: u16 = 0x0800u16.to_be();
+pub const ETH_P_IPV6: u16 = 0x86ddu16.to_be();
+pub const ETH_P_8021Q: u16 = 0x8100u16.to_be();
+pub const ETH_P_8021AD: u16 = 0x88a8u16.to_be();
 /// More-fragments flag and fragment offset, in network order.
 pub const IPV4_FRAG_MASK: u16 = 0x3fffu16.to_be();
+pub const IPPROTO_ICMP: u8 = 1;
+pub const IPPROTO_IPIP: u8 = 4;
+pub const IPPROTO_IPV6: u8 = 41;
+pub const IPPROTO_ICMPV6: u8 = 58;
+
+pub const TCP_FIN: u8 = 0x01;
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_RST: u8 = 0x04;
+pub const TCP_ACK: u8 = 0x10;
 
 #[repr(C)]
 pub struct EthHdr {
@@ -13,6 +25,17 @@ pub struct EthHdr {
 }
 
 impl EthHdr {
+    pub const LEN: usize = core::mem::size_of::<Self>();
+}
+
+/// An 802.1Q/802.1ad tag after the MAC addresses.
+#[repr(C)]
+pub struct VlanHdr {
+    pub tci: u16,
+    pub ether_type: u16,
+}
+
+impl VlanHdr {
     pub const LEN: usize = core::mem::size_of::<Self>();
 }
 
@@ -34,14 +57,28 @@ impl Ipv4Hdr {
     pub const LEN: usize = core::mem::size_of::<Self>();
 }
 
-/// Fixed part of the TCP header; only its length matters here.
+#[repr(C)]
+pub struct Ipv6Hdr {
+    pub vtc_flow: u32,
+    pub payload_len: u16,
+    pub nexthdr: u8,
+    pub hop_limit: u8,
+    pub saddr: [u32; 4],
+    pub daddr: [u32; 4],
+}
+
+impl Ipv6Hdr {
+    pub const LEN: usize = core::mem::size_of::<Self>();
+}
+
 #[repr(C)]
 pub struct TcpHdr {
     pub source: u16,
     pub dest: u16,
     pub seq: u32,
     pub ack_seq: u32,
-    pub off_flags: u16,
+    pub off_res: u8,
+    pub flags: u8,
     pub window: u16,
     pub check: u16,
     pub urg_ptr: u16,
@@ -49,6 +86,8 @@ pub struct TcpHdr {
 
 impl TcpHdr {
     pub const LEN: usize = core::mem::size_of::<Self>();
+    /// Offset of the checksum within the header.
+    pub const CHECK: usize = 16;
 }
 
 #[repr(C)]
@@ -60,5 +99,20 @@ pub struct UdpHdr {
 }
 
 impl UdpHdr {
+    pub const LEN: usize = core::mem::size_of::<Self>();
+    pub const CHECK: usize = 6;
+}
+
+/// ICMP and ICMPv6 share the first four bytes (type, code, checksum) and an
+/// error message carries 4 more bytes before the offending packet.
+#[repr(C)]
+pub struct IcmpHdr {
+    pub kind: u8,
+    pub code: u8,
+    pub check: u16,
+    pub rest: u32,
+}
+
+impl IcmpHdr {
     pub const LEN: usize = core::mem::size_of::<Self>();
 }

@@ -1,196 +1,270 @@
 //! XDP data plane of the load balancer.
 //!
-//! One program, `lb_xdp`: it parses Ethernet, IPv4 and TCP/UDP, looks the
-//! destination up in `SERVICES`, keeps each flow on the backend it was first
-//! given (`FLOWS`) and forwards in DR mode by rewriting MAC addresses and
-//! sending the frame back out (`XDP_TX`). Everything that is not ours — other
-//! addresses, ARP, IPv6, fragments, malformed or truncated frames — goes to
-//! the kernel untouched (`XDP_PASS`): the kernel, not us, decides what to do
-//! with what we do not understand.
+//! `lb_xdp` parses Ethernet (with up to two VLAN tags), IPv4/IPv6 and
+//! TCP/UDP, looks the destination up among the virtual services, keeps each
+//! flow on the backend it was first given, and forwards in DR, NAT or TUN
+//! mode. Everything that is not ours goes to the kernel untouched
+//! (`XDP_PASS`): other addresses, ARP, fragments, IP options and extension
+//! headers, malformed or truncated frames. The kernel, not us, decides what
+//! to do with what we do not understand.
 #![no_std]
 #![no_main]
 // atomic_xadd: the one atomic read-modify-write the BPF target offers.
 #![allow(internal_features)]
 #![feature(core_intrinsics)]
 
+mod conn;
+mod csum;
+mod fwd;
 mod headers;
 mod maps;
+mod parse;
+mod sched;
 
-use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+use aya_ebpf::{
+    bindings::{xdp_action, TC_ACT_OK},
+    macros::{classifier, xdp},
+    programs::{TcContext, XdpContext},
+};
 use lb_common::{
-    stat, Backend, FlowKey, FlowValue, Service, VipKey, AF_INET, BACKEND_F_READY, IPPROTO_TCP,
-    IPPROTO_UDP, MAX_SCHEDULE,
+    stat, svc, Backend, Conn, FlowKey, NatRev, PersistKey, PersistValue, Service, VipKey, AF_INET,
+    AF_INET6, BACKEND_F_READY, IPPROTO_TCP, MODE_NAT,
 };
 
-use headers::{EthHdr, Ipv4Hdr, TcpHdr, UdpHdr, ETH_P_IPV4, IPV4_FRAG_MASK};
-use maps::{count_global, count_service, BACKENDS, FLOWS, IFACES, RR_CURSOR, SCHEDULE, SERVICES};
+use headers::{
+    EthHdr, Ipv4Hdr, Ipv6Hdr, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_IPIP, IPPROTO_IPV6, TCP_SYN,
+};
+use maps::{count, count_flow, BACKENDS, CONNS, NAT_REV, PERSIST, SERVICES, SETTINGS, VIP_FILTER};
+use parse::{ptr_at, Pkt};
 
 #[xdp]
 pub fn lb_xdp(ctx: XdpContext) -> u32 {
     let len = (ctx.data_end() - ctx.data()) as u64;
-    // Err means the frame is too short for what its headers announce: not
-    // ours to judge, so the kernel gets it as it came.
+    // Err means the frame is shorter than its headers claim: not ours to
+    // judge, so the kernel gets it as it came.
     let action = process(&ctx, len).unwrap_or(xdp_action::XDP_PASS);
-    count_global(action, len);
+    count(action, len);
     action
-}
-
-/// Pointer to a `T` at `offset` into the frame, if the frame holds all of it.
-#[inline(always)]
-fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Result<*mut T, ()> {
-    let start = ctx.data();
-    let end = ctx.data_end();
-    if start + offset + core::mem::size_of::<T>() > end {
-        return Err(());
-    }
-    Ok((start + offset) as *mut T)
 }
 
 #[inline(always)]
 fn process(ctx: &XdpContext, len: u64) -> Result<u32, ()> {
-    let eth: *mut EthHdr = ptr_at(ctx, 0)?;
-    // SAFETY: ptr_at checked the frame holds an EthHdr.
-    if unsafe { (*eth).ether_type } != ETH_P_IPV4 {
+    let Some(pkt) = parse::parse(ctx, len as u32)? else {
         return Ok(xdp_action::XDP_PASS);
-    }
-    let ip: *const Ipv4Hdr = ptr_at(ctx, EthHdr::LEN)?;
-    // SAFETY: bounds checked by ptr_at.
-    let ip = unsafe { &*ip };
-    // Options (IHL > 5) are left to the kernel: rare, and they would make the
-    // L4 offset variable for no VIP traffic anyone sends.
-    if ip.version_ihl != 0x45 {
-        return Ok(xdp_action::XDP_PASS);
-    }
-    // A fragment has no L4 header (or only the first one has): the kernel
-    // reassembles or drops it.
-    if ip.frag_off & IPV4_FRAG_MASK != 0 {
-        return Ok(xdp_action::XDP_PASS);
-    }
-    let l4 = EthHdr::LEN + Ipv4Hdr::LEN;
-    let proto = ip.protocol;
-    let l4_len = match proto {
-        IPPROTO_TCP => TcpHdr::LEN,
-        IPPROTO_UDP => UdpHdr::LEN,
-        _ => return Ok(xdp_action::XDP_PASS),
     };
-    // The whole L4 header must be present and inside the IP datagram.
-    if u16::from_be(ip.tot_len) < (Ipv4Hdr::LEN + l4_len) as u16 {
+    let settings = SETTINGS.get(0).ok_or(())?;
+    let family = if pkt.v6 { AF_INET6 } else { AF_INET };
+    let key = FlowKey {
+        src: pkt.src,
+        dst: pkt.dst,
+        sport: pkt.sport,
+        dport: pkt.dport,
+        proto: pkt.proto,
+        family,
+        _pad: [0; 2],
+    };
+    if pkt.icmp {
+        return icmp_error(ctx, &pkt, &key, len);
+    }
+    let slot = lb_common::vip_filter_index(&pkt.dst, pkt.dport);
+    if VIP_FILTER.get(slot).copied().unwrap_or(0) == 0 {
+        if settings.nat_enabled != 0 {
+            return nat_reply(ctx, &pkt, &key, len);
+        }
         return Ok(xdp_action::XDP_PASS);
     }
-    // Both TCP and UDP start with the two ports; check the full header length.
-    let ports: *const [u16; 2] = ptr_at(ctx, l4)?;
-    if proto == IPPROTO_TCP {
-        ptr_at::<TcpHdr>(ctx, l4)?;
-    } else {
-        ptr_at::<UdpHdr>(ctx, l4)?;
-    }
-    // SAFETY: bounds checked above.
-    let [sport, dport] = unsafe { *ports };
+    let now = conn::now_secs();
 
+    if let Some(c) = CONNS.get_ptr_mut(&key) {
+        // SAFETY: a live entry of the LRU map; its value is plain data.
+        let c = unsafe { &mut *c };
+        if conn::fresh(c, now, settings) && !conn::reopens(c, &pkt) {
+            if let Some(b) = BACKENDS.get(c.backend) {
+                if b.flags & BACKEND_F_READY != 0 && b.service == c.service {
+                    let refreshed = conn::track(c, &pkt, now);
+                    count_flow(c.service, c.backend, len, false);
+                    let rev = nat_entry(&pkt, c.mode, c.service, c.backend, b, refreshed);
+                    return fwd::forward(ctx, &pkt, c.mode, b, rev.as_ref());
+                }
+            }
+        }
+        // Expired, reopened by a new SYN, or its backend left: the flow
+        // starts over; its old connection no longer counts.
+        conn::count_conn(c.backend, c.state, false);
+    } else if pkt.proto == IPPROTO_TCP && pkt.tcp_flags & TCP_SYN == 0 {
+        // Only reached for VIP traffic: a table entry was lost (evicted or
+        // expired while idle). Scheduled again, which may move the flow.
+        count(stat::CONN_MISS, len);
+    }
+    new_flow(ctx, &pkt, &key, family, now, len)
+}
+
+#[inline(always)]
+fn new_flow(
+    ctx: &XdpContext,
+    pkt: &Pkt,
+    key: &FlowKey,
+    family: u8,
+    now: u32,
+    len: u64,
+) -> Result<u32, ()> {
     let vip = VipKey {
-        addr: [ip.daddr, 0, 0, 0],
-        port: dport,
-        proto,
-        family: AF_INET,
+        addr: pkt.dst,
+        port: pkt.dport,
+        proto: pkt.proto,
+        family,
     };
     // SAFETY: values are plain data written whole by the daemon.
     let Some(service) = (unsafe { SERVICES.get(&vip) }) else {
+        // A prefilter collision: not a VIP after all.
         return Ok(xdp_action::XDP_PASS);
     };
-    let flow = FlowKey {
-        src: [ip.saddr, 0, 0, 0],
-        dst: [ip.daddr, 0, 0, 0],
-        sport,
-        dport,
-        proto,
-        family: AF_INET,
+    let Some(id) = choose(service, pkt, now) else {
+        count(stat::NO_BACKEND, len);
+        return Ok(xdp_action::XDP_PASS);
+    };
+    let b = BACKENDS.get(id).ok_or(())?;
+    if b.flags & BACKEND_F_READY == 0 {
+        // Never a frame to an unknown MAC: the kernel gets it.
+        count(stat::BACKEND_NOT_READY, len);
+        return Ok(xdp_action::XDP_PASS);
+    }
+    let state = conn::initial_state(pkt);
+    let c = Conn {
+        backend: id,
+        service: service.id,
+        last_seen: now,
+        state,
+        mode: service.mode,
         _pad: [0; 2],
     };
-    let Some(backend) = backend_for(&flow, service) else {
-        return Ok(xdp_action::XDP_PASS);
-    };
-    let Some(iface) = IFACES.get_ptr(ctx.ingress_ifindex() as u32) else {
-        count_global(stat::NO_IFACE, len);
-        return Ok(xdp_action::XDP_PASS);
-    };
-    // SAFETY: both pointers were checked; the frame is writable in XDP.
-    unsafe {
-        (*eth).dst = backend.mac;
-        (*eth).src = (*iface).mac;
+    if CONNS.insert(key, &c, 0).is_err() {
+        // The packet still goes to this backend; the flow's next packets
+        // are scheduled again and may land elsewhere, so count it.
+        count(stat::CONN_INSERT_FAILED, len);
+    } else {
+        conn::count_conn(id, state, true);
     }
-    count_service(service.id, len);
-    Ok(xdp_action::XDP_TX)
+    if service.flags & svc::PERSIST != 0 {
+        let pk = persist_key(service, pkt);
+        let _ = PERSIST.insert(
+            &pk,
+            &PersistValue {
+                backend: id,
+                last_seen: now,
+            },
+            0,
+        );
+    }
+    count(stat::NEW_CONN, len);
+    count_flow(service.id, id, len, true);
+    let rev = nat_entry(pkt, service.mode, service.id, id, b, true);
+    fwd::forward(ctx, pkt, service.mode, b, rev.as_ref())
 }
 
-/// The backend for `flow`: the one it already has, or a new pick.
+/// Persistence first (a client returning within the timeout goes back to
+/// its backend if it can take flows), then the scheduler, then the sorry
+/// server.
 #[inline(always)]
-fn backend_for(flow: &FlowKey, service: &Service) -> Option<&'static Backend> {
-    // SAFETY: FlowValue is written whole by this program.
-    if let Some(known) = unsafe { FLOWS.get(flow) } {
-        if known.service == service.id {
-            if let Some(backend) = BACKENDS.get(known.backend) {
-                // A backend slot the daemon released (flags cleared) no
-                // longer takes traffic: the flow is scheduled anew.
-                if backend.flags & BACKEND_F_READY != 0 {
-                    return Some(backend);
+fn choose(service: &Service, pkt: &Pkt, now: u32) -> Option<u32> {
+    if service.flags & svc::PERSIST != 0 {
+        let pk = persist_key(service, pkt);
+        // SAFETY: plain data.
+        if let Some(p) = unsafe { PERSIST.get(&pk) } {
+            if now.wrapping_sub(p.last_seen) <= service.persist_timeout {
+                if let Some(b) = BACKENDS.get(p.backend) {
+                    if b.flags & BACKEND_F_READY != 0 && b.weight > 0 && b.service == service.id {
+                        return Some(p.backend);
+                    }
                 }
             }
         }
     }
-    let len = if service.sched_len > MAX_SCHEDULE {
-        MAX_SCHEDULE
-    } else {
-        service.sched_len
-    };
-    if len == 0 {
-        count_global(stat::NO_BACKEND, 0);
-        return None;
+    if let Some(id) = sched::pick(service, pkt) {
+        return Some(id);
     }
-    // One cursor per service shared by all CPUs, so new flows alternate across
-    // backends whichever CPU receives them, as IPVS's rr does.
-    let cursor = RR_CURSOR.get_ptr_mut(service.id)?;
-    // SAFETY: the pointer is a valid, 8-byte aligned u64 in the array map's
-    // value (the BPF target only has 64-bit atomics).
-    // core's AtomicU64 has no fetch_add on this target (no CAS), but the
-    // BPF instruction set has an atomic fetch-and-add: use it directly.
-    // SeqCst, not Relaxed: LLVM 22 lowers a relaxed xadd to the non-fetching
-    // `lock +=` even when the result is used, so every flow would read 1.
-    // The xdp_test_run rr test catches that.
-    let turn = unsafe {
-        core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::SeqCst }>(
-            cursor, 1,
-        )
-    };
-    let slot = service.id * MAX_SCHEDULE + (turn % len as u64) as u32;
-    let id = *SCHEDULE.get(slot)?;
-    let backend = BACKENDS.get(id)?;
-    if backend.flags & BACKEND_F_READY == 0 {
-        // Never send a frame with an unknown MAC: the kernel gets it.
-        count_global(stat::BACKEND_NOT_READY, 0);
-        return None;
+    if service.flags & svc::SORRY != 0 {
+        return Some(service.sorry);
     }
-    let value = FlowValue {
-        backend: id,
+    None
+}
+
+#[inline(always)]
+fn persist_key(service: &Service, pkt: &Pkt) -> PersistKey {
+    let m = service.persist_mask;
+    PersistKey {
+        addr: [
+            pkt.src[0] & m[0],
+            pkt.src[1] & m[1],
+            pkt.src[2] & m[2],
+            pkt.src[3] & m[3],
+        ],
         service: service.id,
-    };
-    if FLOWS.insert(flow, &value, 0).is_err() {
-        // The flow still goes to this backend; its next packets are
-        // scheduled again and may land elsewhere, so count it.
-        count_global(stat::FLOW_INSERT_FAILED, 0);
     }
-    count_global(stat::NEW_FLOW, 0);
-    Some(backend)
 }
 
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    loop {}
+/// For NAT flows: the reverse entry, recorded when the flow starts and
+/// refreshed with it, so an evicted entry heals within a second.
+#[inline(always)]
+fn nat_entry(
+    pkt: &Pkt,
+    mode: u8,
+    service: u32,
+    backend: u32,
+    b: &Backend,
+    refresh: bool,
+) -> Option<NatRev> {
+    if mode != MODE_NAT {
+        return None;
+    }
+    let rev = NatRev {
+        vip: pkt.dst,
+        vport: pkt.dport,
+        _pad: [0; 2],
+        service,
+        backend,
+    };
+    if refresh {
+        fwd::nat_remember(pkt, b, &rev);
+    }
+    Some(rev)
 }
 
-#[unsafe(link_section = "license")]
-#[unsafe(no_mangle)]
-static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+/// A reply of a NAT flow (backend → client), or not ours.
+#[inline(always)]
+fn nat_reply(ctx: &XdpContext, pkt: &Pkt, key: &FlowKey, len: u64) -> Result<u32, ()> {
+    if pkt.vlan {
+        return Ok(xdp_action::XDP_PASS);
+    }
+    // SAFETY: plain data.
+    let Some(rev) = (unsafe { NAT_REV.get(key) }) else {
+        return Ok(xdp_action::XDP_PASS);
+    };
+    let rev = *rev;
+    count(stat::NAT_REPLY, len);
+    count_flow(rev.service, rev.backend, len, false);
+    fwd::nat_in(ctx, pkt, &rev)
+}
+
+/// An ICMP error about a packet a backend sent as the VIP (DR and TUN send
+/// replies straight to clients, so errors about them come back to the VIP
+/// here): it goes on to the backend holding that flow, found by the quoted
+/// header. Errors about NAT flows are left to the kernel.
+#[inline(always)]
+fn icmp_error(ctx: &XdpContext, pkt: &Pkt, key: &FlowKey, len: u64) -> Result<u32, ()> {
+    // SAFETY: plain data.
+    let Some(c) = (unsafe { CONNS.get(key) }) else {
+        return Ok(xdp_action::XDP_PASS);
+    };
+    let Some(b) = BACKENDS.get(c.backend) else {
+        return Ok(xdp_action::XDP_PASS);
+    };
+    if b.flags & BACKEND_F_READY == 0 || c.mode == MODE_NAT {
+        return Ok(xdp_action::XDP_PASS);
+    }
+    count(stat::ICMP_FORWARDED, len);
+    fwd::forward(ctx, pkt, c.mode, b, None)
+}
 
 /// A bare XDP_PASS: the cost baseline for benchmarks, and what a veth peer
 /// needs attached so native XDP_TX frames are delivered to it.
@@ -210,3 +284,59 @@ pub fn xdp_swap_mac(ctx: XdpContext) -> u32 {
     unsafe { core::mem::swap(&mut (*eth).dst, &mut (*eth).src) };
     xdp_action::XDP_TX
 }
+
+/// TC ingress on a TUN backend: strips the outer IPIP / IP6IP6 header so
+/// the inner packet, addressed to the VIP the backend holds on `lo`, is
+/// delivered (the role of an ipip/ip6tnl device, for kernels without one).
+#[classifier]
+pub fn tc_decap(ctx: TcContext) -> i32 {
+    let data = ctx.data();
+    let end = ctx.data_end();
+    if data + EthHdr::LEN + Ipv6Hdr::LEN > end && data + EthHdr::LEN + Ipv4Hdr::LEN > end {
+        return TC_ACT_OK;
+    }
+    // SAFETY: bounds checked above for the smaller header, below for IPv6.
+    let eth = unsafe { &*(data as *const EthHdr) };
+    let strip = if eth.ether_type == ETH_P_IPV4 {
+        if data + EthHdr::LEN + Ipv4Hdr::LEN > end {
+            return TC_ACT_OK;
+        }
+        let ip = unsafe { &*((data + EthHdr::LEN) as *const Ipv4Hdr) };
+        if ip.version_ihl != 0x45 || ip.protocol != IPPROTO_IPIP {
+            return TC_ACT_OK;
+        }
+        Ipv4Hdr::LEN
+    } else if eth.ether_type == ETH_P_IPV6 {
+        if data + EthHdr::LEN + Ipv6Hdr::LEN > end {
+            return TC_ACT_OK;
+        }
+        let ip = unsafe { &*((data + EthHdr::LEN) as *const Ipv6Hdr) };
+        if ip.nexthdr != IPPROTO_IPV6 {
+            return TC_ACT_OK;
+        }
+        Ipv6Hdr::LEN
+    } else {
+        return TC_ACT_OK;
+    };
+    // BPF_ADJ_ROOM_MAC: remove the bytes right after the MAC header.
+    // SAFETY: plain helper call on our own skb.
+    unsafe {
+        aya_ebpf::helpers::generated::bpf_skb_adjust_room(
+            ctx.skb.skb,
+            -(strip as i32),
+            aya_ebpf::bindings::bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
+            0,
+        );
+    }
+    TC_ACT_OK
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

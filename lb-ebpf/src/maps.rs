@@ -1,17 +1,20 @@
 //! The program's maps. Their keys and values are defined in `lb-common`.
 //!
-//! `FLOWS` is one LRU table shared by all CPUs rather than per-CPU: a veth or
-//! a NIC without flow steering can deliver one flow's packets on several
-//! CPUs, and a per-CPU table would then schedule the same flow twice. When
-//! it is full the kernel evicts the least recently used flow, never refuses.
+//! `CONNS` is one LRU table shared by all CPUs rather than one per CPU: a
+//! veth or a NIC without flow steering can deliver one flow's packets on
+//! several CPUs, and per-CPU tables would then schedule the same flow twice.
+//! When it is full the kernel evicts the least recently used flow; a TCP
+//! packet that then finds no entry is counted (`stat::CONN_MISS`) and
+//! scheduled again, which sh and mh send to the same backend and rr may not.
 
 use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray},
 };
 use lb_common::{
-    stat, Backend, Counters, FlowKey, FlowValue, Iface, Service, VipKey, FLOW_TABLE_SIZE,
-    MAX_BACKENDS, MAX_IFACES, MAX_SCHEDULE, MAX_SERVICES,
+    stat, Backend, Conn, ConnCounts, Counters, FlowKey, Iface, NatRev, PersistKey, PersistValue,
+    Service, Settings, VipKey, CONN_TABLE_SIZE, MAX_BACKENDS, MAX_IFINDEX, MAX_SERVICES,
+    PERSIST_TABLE_SIZE, SCHED_CAPACITY, VIP_FILTER_SIZE,
 };
 
 #[map]
@@ -20,19 +23,38 @@ pub static SERVICES: HashMap<VipKey, Service> = HashMap::with_max_entries(MAX_SE
 #[map]
 pub static BACKENDS: Array<Backend> = Array::with_max_entries(MAX_BACKENDS, 0);
 
-/// Backend ids, `MAX_SCHEDULE` slots per service.
+/// Backend ids; each service owns a region (`Service::sched_off/len`).
 #[map]
-pub static SCHEDULE: Array<u32> = Array::with_max_entries(MAX_SERVICES * MAX_SCHEDULE, 0);
+pub static SCHEDULE: Array<u32> = Array::with_max_entries(SCHED_CAPACITY, 0);
 
-/// Next schedule slot per service.
+/// rr/wrr: the next turn of each service.
 #[map]
 pub static RR_CURSOR: Array<u64> = Array::with_max_entries(MAX_SERVICES, 0);
 
 #[map]
-pub static FLOWS: LruHashMap<FlowKey, FlowValue> = LruHashMap::with_max_entries(FLOW_TABLE_SIZE, 0);
+pub static CONNS: LruHashMap<FlowKey, Conn> = LruHashMap::with_max_entries(CONN_TABLE_SIZE, 0);
 
 #[map]
-pub static IFACES: HashMap<u32, Iface> = HashMap::with_max_entries(MAX_IFACES, 0);
+pub static BACKEND_CONNS: Array<ConnCounts> = Array::with_max_entries(MAX_BACKENDS, 0);
+
+#[map]
+pub static PERSIST: LruHashMap<PersistKey, PersistValue> =
+    LruHashMap::with_max_entries(PERSIST_TABLE_SIZE, 0);
+
+/// NAT: a reply's flow (backend → client) → what it must look like.
+#[map]
+pub static NAT_REV: LruHashMap<FlowKey, NatRev> = LruHashMap::with_max_entries(CONN_TABLE_SIZE, 0);
+
+#[map]
+pub static IFACES: Array<Iface> = Array::with_max_entries(MAX_IFINDEX, 0);
+
+#[map]
+pub static SETTINGS: Array<Settings> = Array::with_max_entries(1, 0);
+
+/// Non-zero where some VIP's (address, port) hashes: an array read, so
+/// traffic for other destinations leaves without a hash-table lookup.
+#[map]
+pub static VIP_FILTER: Array<u8> = Array::with_max_entries(VIP_FILTER_SIZE, 0);
 
 #[map]
 pub static GLOBAL_STATS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(stat::LEN, 0);
@@ -40,23 +62,32 @@ pub static GLOBAL_STATS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(s
 #[map]
 pub static SERVICE_STATS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(MAX_SERVICES, 0);
 
+#[map]
+pub static BACKEND_STATS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(MAX_BACKENDS, 0);
+
 #[inline(always)]
-fn bump(map: &PerCpuArray<Counters>, index: u32, bytes: u64) {
+fn bump(map: &PerCpuArray<Counters>, index: u32, bytes: u64, new_conn: bool) {
     if let Some(c) = map.get_ptr_mut(index) {
-        // SAFETY: per-CPU value, only this CPU writes it while we run.
+        // SAFETY: per-CPU value: only this CPU writes it while we run.
         unsafe {
             (*c).packets += 1;
             (*c).bytes += bytes;
+            if new_conn {
+                (*c).new_conns += 1;
+            }
         }
     }
 }
 
+/// Counts a packet under a `stat` index.
 #[inline(always)]
-pub fn count_global(index: u32, bytes: u64) {
-    bump(&GLOBAL_STATS, index, bytes);
+pub fn count(index: u32, bytes: u64) {
+    bump(&GLOBAL_STATS, index, bytes, false);
 }
 
+/// Counts a forwarded packet for its service and backend.
 #[inline(always)]
-pub fn count_service(id: u32, bytes: u64) {
-    bump(&SERVICE_STATS, id, bytes);
+pub fn count_flow(service: u32, backend: u32, bytes: u64, new_conn: bool) {
+    bump(&SERVICE_STATS, service, bytes, new_conn);
+    bump(&BACKEND_STATS, backend, bytes, new_conn);
 }

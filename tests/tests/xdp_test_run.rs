@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use aya::programs::{TestRun, TestRunOptions};
 use lb_daemon::{
-    dataplane::{xdp::XdpDataplane, Algo, BackendSpec, Dataplane, Mode, Proto, ServiceSpec},
+    dataplane::{xdp::XdpDataplane, BackendSpec, Dataplane, Proto, ServiceSpec},
     net::MacAddr,
 };
 use lb_tests::frames::{self, ETH_P_ARP, ETH_P_IPV4, ETH_P_IPV6};
@@ -25,13 +25,10 @@ const VIP: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 100);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 10);
 
 fn spec(proto: Proto, port: u16, macs: &[Option<[u8; 6]>]) -> ServiceSpec {
-    ServiceSpec {
-        vip: SocketAddr::new(VIP.into(), port),
+    ServiceSpec::new(
+        SocketAddr::new(VIP.into(), port),
         proto,
-        algo: Algo::Rr,
-        mode: Mode::Dr,
-        backends: macs
-            .iter()
+        macs.iter()
             .enumerate()
             .map(|(i, mac)| BackendSpec {
                 addr: SocketAddr::new(Ipv4Addr::new(10, 9, 0, 11 + i as u8).into(), port),
@@ -39,7 +36,7 @@ fn spec(proto: Proto, port: u16, macs: &[Option<[u8; 6]>]) -> ServiceSpec {
                 mac: mac.map(MacAddr),
             })
             .collect(),
-    }
+    )
 }
 
 /// A data plane with TCP and UDP services on VIP:80 and VIP:53, two backends.
@@ -257,7 +254,7 @@ fn counters_follow_the_packets() {
     };
     assert_eq!(get("xdp_tx"), (3, 3 * frame.len() as u64));
     assert_eq!(get("xdp_pass"), (1, arp.len() as u64));
-    assert_eq!(get("new_flows").0, 1);
+    assert_eq!(get("new_conns").0, 1);
     let tcp = stats
         .services
         .iter()

@@ -29,6 +29,22 @@ struct Args {
     /// Load this eBPF object instead of the one built into lbd.
     #[arg(long, value_name = "PATH")]
     bpf_object: Option<PathBuf>,
+    /// bpffs directory where maps and links are pinned (a bpffs is mounted
+    /// there when it is not on one). `none`: pin nothing.
+    #[arg(long, value_name = "DIR", default_value = "/sys/fs/bpf/lb")]
+    pin_path: String,
+    /// What happens to the data plane when lbd exits: `detach` removes the
+    /// program and the pins; `keep` leaves it forwarding from the pinned
+    /// maps, and the next lbd takes it over without a gap (restarts).
+    #[arg(long, value_enum, default_value = "detach")]
+    on_exit: OnExit,
+    /// Entries of the connection table.
+    #[arg(long, value_name = "N")]
+    conn_table_size: Option<u32>,
+    /// Outer source address of TUN packets (one per family; default: the
+    /// first interface's addresses).
+    #[arg(long, value_name = "ADDR")]
+    tunnel_source: Vec<std::net::IpAddr>,
     /// More detailed logs (debug level); RUST_LOG overrides.
     #[arg(short = 'D', long = "log-detail")]
     log_detail: bool,
@@ -38,6 +54,12 @@ struct Args {
     /// Accepted for keepalived compatibility: lbd always logs to stderr.
     #[arg(short = 'l', long = "log-console", hide = true)]
     _log_console: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OnExit {
+    Detach,
+    Keep,
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +74,10 @@ fn main() -> std::process::ExitCode {
         interfaces: args.interfaces,
         xdp_mode: args.xdp_mode,
         bpf_object: args.bpf_object,
+        pin_path: (args.pin_path != "none").then(|| PathBuf::from(&args.pin_path)),
+        keep_on_exit: args.on_exit == OnExit::Keep,
+        conn_table_size: args.conn_table_size,
+        tunnel_source: args.tunnel_source,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

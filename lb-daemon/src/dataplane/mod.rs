@@ -4,6 +4,7 @@
 //! hands the whole set to a `Dataplane`; the implementation works out what
 //! changed. Only implementations touch BPF maps (or, later, IPVS).
 
+pub mod regions;
 pub mod schedule;
 pub mod xdp;
 
@@ -37,20 +38,94 @@ impl std::fmt::Display for Proto {
     }
 }
 
-/// How new flows are spread over backends.
+/// How new flows are spread over backends (`lb_algo`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Algo {
     Rr,
     Wrr,
+    Lc,
+    Wlc,
+    Sh,
+    Mh,
 }
 
-/// How packets reach the chosen backend.
+impl Algo {
+    pub fn code(self) -> u8 {
+        match self {
+            Algo::Rr => lb_common::ALGO_RR,
+            Algo::Wrr => lb_common::ALGO_WRR,
+            Algo::Lc => lb_common::ALGO_LC,
+            Algo::Wlc => lb_common::ALGO_WLC,
+            Algo::Sh => lb_common::ALGO_SH,
+            Algo::Mh => lb_common::ALGO_MH,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<Algo> {
+        [Algo::Rr, Algo::Wrr, Algo::Lc, Algo::Wlc, Algo::Sh, Algo::Mh]
+            .into_iter()
+            .find(|a| a.code() == code)
+    }
+}
+
+impl std::fmt::Display for Algo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Algo::Rr => "rr",
+            Algo::Wrr => "wrr",
+            Algo::Lc => "lc",
+            Algo::Wlc => "wlc",
+            Algo::Sh => "sh",
+            Algo::Mh => "mh",
+        })
+    }
+}
+
+/// How packets reach the chosen backend (`lb_kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Direct routing: the frame goes to the backend's MAC unchanged above L2.
     Dr,
+    /// Destination rewritten to the backend, replies rewritten back.
+    Nat,
+    /// Encapsulated (IPIP / IP6IP6) to the backend.
+    Tun,
+}
+
+impl Mode {
+    pub fn code(self) -> u8 {
+        match self {
+            Mode::Dr => lb_common::MODE_DR,
+            Mode::Nat => lb_common::MODE_NAT,
+            Mode::Tun => lb_common::MODE_TUN,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<Mode> {
+        [Mode::Dr, Mode::Nat, Mode::Tun]
+            .into_iter()
+            .find(|m| m.code() == code)
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Dr => "DR",
+            Mode::Nat => "NAT",
+            Mode::Tun => "TUN",
+        })
+    }
+}
+
+/// Client stickiness (`persistence_timeout`, `persistence_granularity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Persistence {
+    pub timeout_secs: u32,
+    /// Applied to the client address; all ones for one address.
+    pub mask: IpAddr,
 }
 
 /// A virtual service as the data plane should carry it.
@@ -59,8 +134,37 @@ pub struct ServiceSpec {
     pub vip: SocketAddr,
     pub proto: Proto,
     pub algo: Algo,
+    /// sh/mh also hash the source port (`sh-port`, `mh-port`).
+    pub hash_port: bool,
+    /// sh/mh look past an unavailable backend (`sh-fallback`, `mh-fallback`).
+    pub fallback: bool,
     pub mode: Mode,
+    pub persistence: Option<Persistence>,
     pub backends: Vec<BackendSpec>,
+    /// Takes new flows when no backend can (`sorry_server`).
+    pub sorry: Option<BackendSpec>,
+}
+
+impl ServiceSpec {
+    /// A service with the defaults of the foundation: rr, DR, no extras.
+    pub fn new(vip: SocketAddr, proto: Proto, backends: Vec<BackendSpec>) -> Self {
+        Self {
+            vip,
+            proto,
+            algo: Algo::Rr,
+            hash_port: false,
+            fallback: false,
+            mode: Mode::Dr,
+            persistence: None,
+            backends,
+            sorry: None,
+        }
+    }
+
+    /// Backends and the sorry server.
+    pub fn all_backends_mut(&mut self) -> impl Iterator<Item = &mut BackendSpec> {
+        self.backends.iter_mut().chain(self.sorry.iter_mut())
+    }
 }
 
 /// A real server behind a service.
@@ -70,8 +174,27 @@ pub struct BackendSpec {
     /// 0: takes no new flows (existing ones continue).
     pub weight: u32,
     /// Where DR frames go; `None` until the neighbour is resolved, and then
-    /// the backend takes no traffic.
+    /// a DR backend takes no traffic. NAT and TUN do not need it.
     pub mac: Option<MacAddr>,
+}
+
+/// Idle timeouts and other settings of the whole data plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Timeouts {
+    pub tcp: u32,
+    pub tcpfin: u32,
+    pub udp: u32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        let d = lb_common::Settings::IPVS_DEFAULTS;
+        Self {
+            tcp: d.tcp_timeout,
+            tcpfin: d.tcpfin_timeout,
+            udp: d.udp_timeout,
+        }
+    }
 }
 
 /// Counters of the whole data plane.
@@ -82,12 +205,46 @@ pub struct Stats {
     pub services: Vec<ServiceStats>,
 }
 
+/// One service as the data plane holds it, with its counters.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ServiceStats {
     pub vip: SocketAddr,
     pub proto: Proto,
+    pub algo: Option<Algo>,
+    pub mode: Option<Mode>,
     pub packets: u64,
     pub bytes: u64,
+    pub new_conns: u64,
+    pub backends: Vec<BackendStats>,
+}
+
+/// One backend slot with its counters and connection counts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BackendStats {
+    pub addr: SocketAddr,
+    pub weight: u32,
+    pub mac: Option<MacAddr>,
+    pub ready: bool,
+    pub sorry: bool,
+    pub active: u64,
+    pub inactive: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub new_conns: u64,
+}
+
+/// A connection in the table.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ConnInfo {
+    pub proto: Proto,
+    pub client: SocketAddr,
+    pub vip: SocketAddr,
+    pub backend: SocketAddr,
+    pub state: &'static str,
+    /// Seconds since its last packet.
+    pub idle_secs: u32,
+    /// Seconds until it expires.
+    pub expires_secs: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +277,8 @@ pub enum DataplaneError {
     },
     #[error("too many {what}: at most {max}")]
     Capacity { what: &'static str, max: u32 },
+    #[error("pinning under {path}: {reason}")]
+    Pin { path: String, reason: String },
 }
 
 /// What the rest of the daemon needs from a data plane.
@@ -130,6 +289,8 @@ pub trait Dataplane: Send {
     fn apply(&mut self, services: &[ServiceSpec]) -> Result<(), DataplaneError>;
     /// Current counters.
     fn stats(&self) -> Result<Stats, DataplaneError>;
+    /// Connection-table idle timeouts.
+    fn set_timeouts(&mut self, timeouts: Timeouts) -> Result<(), DataplaneError>;
 }
 
 /// Map-side layout of an address (see `lb_common::VipKey::addr`).

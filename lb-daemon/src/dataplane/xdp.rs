@@ -1,23 +1,37 @@
 //! The XDP implementation of the data plane.
 
-use std::collections::HashMap as StdHashMap;
+use std::{
+    collections::HashMap as StdHashMap,
+    net::{IpAddr, SocketAddr},
+    path::{Path, PathBuf},
+};
 
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray},
-    programs::{xdp::XdpLinkId, Xdp, XdpMode},
+    programs::{links::FdLink, links::PinnedLink, xdp::XdpLink, Xdp, XdpMode},
     Ebpf, EbpfLoader,
 };
 use lb_common::{
-    maps as names, stat, Backend, Counters, Iface, Service, VipKey, BACKEND_F_READY, MAX_BACKENDS,
-    MAX_SCHEDULE, MAX_SERVICES,
+    conn_state, maps as names, stat, svc, Backend, Conn, ConnCounts, Counters, FlowKey, Iface,
+    Service, Settings, VipKey, BACKEND_F_READY, MAX_BACKENDS, MAX_LC_BACKENDS, MAX_SERVICES,
+    SCHED_CAPACITY,
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{
-    addr_words, schedule, words_addr, Algo, Dataplane, DataplaneError, Mode, ServiceSpec,
-    ServiceStats, Stats,
+    addr_words,
+    regions::{Region, Regions},
+    schedule::{self, Candidate, MaglevBackend},
+    words_addr, Algo, BackendSpec, BackendStats, ConnInfo, Dataplane, DataplaneError, Mode, Proto,
+    ServiceSpec, ServiceStats, Stats, Timeouts,
 };
 use crate::net::{Interface, MacAddr};
+
+/// `Backend::flags`: the slot belongs to a service (even while not ready),
+/// so a restarted daemon can find it again in the pinned map.
+const BACKEND_F_USED: u8 = 2;
+/// `Backend::flags`: the slot is the service's sorry server.
+const BACKEND_F_SORRY: u8 = 4;
 
 /// Which XDP attach mode to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -28,28 +42,44 @@ pub enum AttachMode {
     Skb,
 }
 
+/// Options for loading the program.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Pin maps and links here and reuse what is already pinned, so a
+    /// restarted daemon takes over a running data plane without a gap.
+    pub pin_path: Option<PathBuf>,
+    /// Entries of the connection table (default `lb_common::CONN_TABLE_SIZE`).
+    pub conn_table_size: Option<u32>,
+}
+
 /// An interface the program is attached to.
 #[derive(Debug)]
 struct Attachment {
     iface: Interface,
-    mode: XdpMode,
-    _link: XdpLinkId,
+    mode: &'static str,
 }
 
 /// A service as installed in the maps.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Installed {
     id: u32,
-    /// Backend address → backend id, for this service.
-    backends: StdHashMap<std::net::SocketAddr, u32>,
+    /// What was last written (None: adopted from pinned maps, unknown).
+    spec: Option<ServiceSpec>,
+    /// Backend address → slot id (the sorry server included).
+    backends: StdHashMap<SocketAddr, u32>,
+    region: Region,
+    maglev_size: Option<u32>,
 }
 
-/// Allocates small integer ids, reusing released ones.
+/// Allocates small integer ids; released ids wait one round before reuse,
+/// so a flow still pointing at a released backend never finds another
+/// backend of its service in that slot.
 #[derive(Debug)]
 struct Ids {
     next: u32,
     max: u32,
     free: Vec<u32>,
+    retiring: Vec<u32>,
     what: &'static str,
 }
 
@@ -59,6 +89,7 @@ impl Ids {
             next: 0,
             max,
             free: Vec::new(),
+            retiring: Vec::new(),
             what,
         }
     }
@@ -75,23 +106,51 @@ impl Ids {
         self.next += 1;
         Ok(self.next - 1)
     }
-    fn release(&mut self, id: u32) {
-        self.free.push(id);
+    fn claim(&mut self, id: u32) {
+        self.free.retain(|&f| f != id);
+        while self.next <= id {
+            if self.next != id {
+                self.free.push(self.next);
+            }
+            self.next += 1;
+        }
     }
+    fn release(&mut self, id: u32) {
+        self.retiring.push(id);
+    }
+    fn next_round(&mut self) {
+        self.free.append(&mut self.retiring);
+    }
+}
+
+struct Maps {
+    services: HashMap<MapData, VipKey, Service>,
+    backends: Array<MapData, Backend>,
+    schedule: Array<MapData, u32>,
+    #[allow(dead_code)] // written by the program only; kept to hold the map
+    rr_cursor: Array<MapData, u64>,
+    conns: HashMap<MapData, FlowKey, Conn>,
+    backend_conns: Array<MapData, ConnCounts>,
+    ifaces: Array<MapData, Iface>,
+    settings: Array<MapData, Settings>,
+    vip_filter: Array<MapData, u8>,
+    global_stats: PerCpuArray<MapData, Counters>,
+    service_stats: PerCpuArray<MapData, Counters>,
+    backend_stats: PerCpuArray<MapData, Counters>,
 }
 
 pub struct XdpDataplane {
     ebpf: Ebpf,
-    services_map: HashMap<MapData, VipKey, Service>,
-    backends_map: Array<MapData, Backend>,
-    schedule_map: Array<MapData, u32>,
-    ifaces_map: HashMap<MapData, u32, Iface>,
-    global_stats: PerCpuArray<MapData, Counters>,
-    service_stats: PerCpuArray<MapData, Counters>,
+    maps: Maps,
     installed: StdHashMap<VipKey, Installed>,
     service_ids: Ids,
     backend_ids: Ids,
+    regions: Regions,
+    /// VIP prefilter slot → number of services hashing there.
+    filter: StdHashMap<u32, u32>,
+    settings: Settings,
     attachments: Vec<Attachment>,
+    pin_path: Option<PathBuf>,
 }
 
 fn take_map<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, DataplaneError>
@@ -108,43 +167,188 @@ fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> DataplaneError
     move |source| DataplaneError::Map { name, source }
 }
 
+fn vip_key(vip: SocketAddr, proto: Proto) -> VipKey {
+    let (addr, family) = addr_words(vip.ip());
+    VipKey {
+        addr,
+        port: vip.port().to_be(),
+        proto: proto.number(),
+        family,
+    }
+}
+
+fn key_vip(key: &VipKey) -> (SocketAddr, Proto) {
+    (
+        SocketAddr::new(words_addr(key.addr, key.family), u16::from_be(key.port)),
+        if key.proto == lb_common::IPPROTO_UDP {
+            Proto::Udp
+        } else {
+            Proto::Tcp
+        },
+    )
+}
+
+fn prefix_mask(mask: IpAddr) -> [u32; 4] {
+    addr_words(mask).0
+}
+
 impl XdpDataplane {
-    /// Loads `object` into the kernel (maps created, program verified).
+    /// Loads the object (maps created or, with a pin path, reused).
     pub fn load(object: &[u8]) -> Result<Self, DataplaneError> {
-        let mut ebpf = EbpfLoader::new().load(object)?;
+        Self::load_with(object, &LoadOptions::default())
+    }
+
+    pub fn load_with(object: &[u8], opts: &LoadOptions) -> Result<Self, DataplaneError> {
+        let mut loader = EbpfLoader::new();
+        if let Some(size) = opts.conn_table_size {
+            loader.map_max_entries(names::CONNS, size);
+            loader.map_max_entries(names::NAT_REV, size);
+        }
+        let pins: Vec<(&'static str, PathBuf)> = match &opts.pin_path {
+            Some(dir) => {
+                crate::bpffs::ensure(dir).map_err(|e| DataplaneError::Pin {
+                    path: dir.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                names::ALL.iter().map(|n| (*n, dir.join(n))).collect()
+            }
+            None => Vec::new(),
+        };
+        let adopting = pins.iter().any(|(_, p)| p.exists());
+        for (name, path) in &pins {
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader.load(object)?;
         let program: &mut Xdp = program_mut(&mut ebpf)?;
         program.load().map_err(|source| DataplaneError::Program {
             name: lb_common::XDP_PROGRAM,
             source,
         })?;
-        Ok(Self {
-            services_map: take_map(&mut ebpf, names::SERVICES)?,
-            backends_map: take_map(&mut ebpf, names::BACKENDS)?,
-            schedule_map: take_map(&mut ebpf, names::SCHEDULE)?,
-            ifaces_map: take_map(&mut ebpf, names::IFACES)?,
+        let maps = Maps {
+            services: take_map(&mut ebpf, names::SERVICES)?,
+            backends: take_map(&mut ebpf, names::BACKENDS)?,
+            schedule: take_map(&mut ebpf, names::SCHEDULE)?,
+            rr_cursor: take_map(&mut ebpf, names::RR_CURSOR)?,
+            conns: take_map(&mut ebpf, names::CONNS)?,
+            backend_conns: take_map(&mut ebpf, names::BACKEND_CONNS)?,
+            ifaces: take_map(&mut ebpf, names::IFACES)?,
+            settings: take_map(&mut ebpf, names::SETTINGS)?,
+            vip_filter: take_map(&mut ebpf, names::VIP_FILTER)?,
             global_stats: take_map(&mut ebpf, names::GLOBAL_STATS)?,
             service_stats: take_map(&mut ebpf, names::SERVICE_STATS)?,
+            backend_stats: take_map(&mut ebpf, names::BACKEND_STATS)?,
+        };
+        let mut dp = Self {
             ebpf,
+            maps,
             installed: StdHashMap::new(),
             service_ids: Ids::new(MAX_SERVICES, "services"),
             backend_ids: Ids::new(MAX_BACKENDS, "backends"),
+            regions: Regions::new(SCHED_CAPACITY),
+            filter: StdHashMap::new(),
+            settings: Settings::IPVS_DEFAULTS,
             attachments: Vec::new(),
-        })
+            pin_path: opts.pin_path.clone(),
+        };
+        if adopting {
+            dp.adopt()?;
+        } else {
+            dp.write_settings()?;
+        }
+        Ok(dp)
+    }
+
+    /// Rebuilds the bookkeeping from maps a previous daemon left pinned.
+    fn adopt(&mut self) -> Result<(), DataplaneError> {
+        if let Ok(s) = self.maps.settings.get(&0, 0) {
+            if s.tcp_timeout != 0 {
+                self.settings = s;
+            }
+        }
+        let mut services = Vec::new();
+        for item in self.maps.services.iter() {
+            let (key, value) = item.map_err(map_err(names::SERVICES))?;
+            services.push((key, value));
+        }
+        let mut slots: StdHashMap<u32, StdHashMap<SocketAddr, u32>> = StdHashMap::new();
+        for id in 0..MAX_BACKENDS {
+            let b = self
+                .maps
+                .backends
+                .get(&id, 0)
+                .map_err(map_err(names::BACKENDS))?;
+            if b.flags & BACKEND_F_USED != 0 {
+                let addr = SocketAddr::new(words_addr(b.addr, b.family), u16::from_be(b.port));
+                slots.entry(b.service).or_default().insert(addr, id);
+                self.backend_ids.claim(id);
+            }
+        }
+        for (key, value) in services {
+            self.service_ids.claim(value.id);
+            let region = Region {
+                off: value.sched_off,
+                len: value.sched_len,
+            };
+            self.regions.claim(region);
+            let slot = lb_common::vip_filter_index(&key.addr, key.port);
+            *self.filter.entry(slot).or_default() += 1;
+            self.installed.insert(
+                key,
+                Installed {
+                    id: value.id,
+                    spec: None,
+                    backends: slots.remove(&value.id).unwrap_or_default(),
+                    region,
+                    maglev_size: (value.algo == lb_common::ALGO_MH).then_some(value.sched_len),
+                },
+            );
+        }
+        info!(
+            services = self.installed.len(),
+            "adopted the pinned data plane of a previous lbd"
+        );
+        Ok(())
+    }
+
+    fn write_settings(&mut self) -> Result<(), DataplaneError> {
+        self.maps
+            .settings
+            .set(0, self.settings, 0)
+            .map_err(map_err(names::SETTINGS))
     }
 
     /// Attaches the program to `iface` and records its MAC as the source of
-    /// the frames sent back out of it.
+    /// the frames sent back out of it. With a pin path, a link a previous
+    /// daemon left there is taken over: the new program replaces the old
+    /// one atomically, and not a packet goes unhandled.
     pub fn attach(&mut self, iface: &Interface, mode: AttachMode) -> Result<(), DataplaneError> {
-        self.ifaces_map
-            .insert(
-                iface.index,
-                Iface {
-                    mac: iface.mac.0,
-                    _pad: [0; 2],
-                },
-                0,
-            )
-            .map_err(map_err(names::IFACES))?;
+        self.set_interface_mac(iface.index, iface.mac)?;
+        let link_pin = self
+            .pin_path
+            .as_ref()
+            .map(|d| d.join(format!("link_{}", iface.name)));
+        if let Some(pin) = link_pin.as_ref().filter(|p| p.exists()) {
+            let mut attach = || -> Result<(), Box<dyn std::error::Error>> {
+                let pinned = PinnedLink::from_pin(pin)?;
+                let link = XdpLink::try_from(FdLink::from(pinned))?;
+                program_mut(&mut self.ebpf)?.attach_to_link(link)?;
+                Ok(())
+            };
+            match attach() {
+                Ok(()) => {
+                    info!(iface = %iface.name, "took over the XDP link pinned by a previous lbd");
+                    self.attachments.push(Attachment {
+                        iface: iface.clone(),
+                        mode: "pinned",
+                    });
+                    return Ok(());
+                }
+                Err(e) => {
+                    warn!(iface = %iface.name, "cannot take over the pinned XDP link ({e}); attaching anew");
+                    let _ = std::fs::remove_file(pin);
+                }
+            }
+        }
         let program = program_mut(&mut self.ebpf)?;
         let attach = |program: &mut Xdp, mode| {
             program
@@ -154,24 +358,64 @@ impl XdpDataplane {
                     reason: error_chain(&e),
                 })
         };
-        let (link, mode) = match mode {
-            AttachMode::Native => (attach(program, XdpMode::Driver)?, XdpMode::Driver),
-            AttachMode::Skb => (attach(program, XdpMode::Skb)?, XdpMode::Skb),
+        let (link, mode_name) = match mode {
+            AttachMode::Native => (attach(program, XdpMode::Driver)?, "native"),
+            AttachMode::Skb => (attach(program, XdpMode::Skb)?, "skb"),
             AttachMode::Auto => match attach(program, XdpMode::Driver) {
-                Ok(link) => (link, XdpMode::Driver),
+                Ok(link) => (link, "native"),
                 Err(e) => {
                     warn!(iface = %iface.name, error = %e, "native XDP unavailable, using generic (SKB) mode");
-                    (attach(program, XdpMode::Skb)?, XdpMode::Skb)
+                    (attach(program, XdpMode::Skb)?, "skb")
                 }
             },
         };
-        info!(iface = %iface.name, ifindex = iface.index, mode = ?mode, "XDP attached");
+        if let Some(pin) = link_pin {
+            let owned = program
+                .take_link(link)
+                .map_err(|source| DataplaneError::Program {
+                    name: lb_common::XDP_PROGRAM,
+                    source,
+                })?;
+            let fd = FdLink::try_from(owned).map_err(|e| DataplaneError::Pin {
+                path: pin.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            let pinned = fd.pin(&pin).map_err(|e| DataplaneError::Pin {
+                path: pin.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            // Kept as ours again, so dropping it (without --keep) detaches.
+            let link =
+                XdpLink::try_from(FdLink::from(pinned)).map_err(|e| DataplaneError::Pin {
+                    path: pin.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            program_mut(&mut self.ebpf)?
+                .attach_to_link(link)
+                .map_err(|source| DataplaneError::Program {
+                    name: lb_common::XDP_PROGRAM,
+                    source,
+                })?;
+        }
+        info!(iface = %iface.name, ifindex = iface.index, mode = mode_name, "XDP attached");
         self.attachments.push(Attachment {
             iface: iface.clone(),
-            mode,
-            _link: link,
+            mode: mode_name,
         });
         Ok(())
+    }
+
+    /// Removes the pins (links and maps), so that dropping the data plane
+    /// detaches the program and frees everything.
+    pub fn unpin_all(&mut self) {
+        if let Some(dir) = &self.pin_path {
+            for a in &self.attachments {
+                let _ = std::fs::remove_file(dir.join(format!("link_{}", a.iface.name)));
+            }
+            for n in names::ALL {
+                let _ = std::fs::remove_file(dir.join(n));
+            }
+        }
     }
 
     /// Program handle, for tests that drive it with BPF_PROG_TEST_RUN.
@@ -179,131 +423,389 @@ impl XdpDataplane {
         program_mut(&mut self.ebpf)
     }
 
-    /// Records an interface MAC without attaching (BPF_PROG_TEST_RUN runs the
-    /// program as if it arrived on loopback, ifindex 1 of the caller's netns).
+    /// Records an interface's MAC (BPF_PROG_TEST_RUN runs the program as if
+    /// the frame arrived on loopback, ifindex 1 of the caller's namespace).
     pub fn set_interface_mac(&mut self, ifindex: u32, mac: MacAddr) -> Result<(), DataplaneError> {
-        self.ifaces_map
-            .insert(
+        if ifindex >= lb_common::MAX_IFINDEX {
+            return Err(DataplaneError::Capacity {
+                what: "interface index",
+                max: lb_common::MAX_IFINDEX - 1,
+            });
+        }
+        self.maps
+            .ifaces
+            .set(
                 ifindex,
                 Iface {
                     mac: mac.0,
-                    _pad: [0; 2],
+                    present: 1,
+                    _pad: 0,
                 },
                 0,
             )
             .map_err(map_err(names::IFACES))
     }
 
-    fn install(&mut self, spec: &ServiceSpec) -> Result<(), DataplaneError> {
-        let (addr, family) = addr_words(spec.vip.ip());
-        let key = VipKey {
+    /// Outer source addresses of TUN packets.
+    pub fn set_tunnel_source(
+        &mut self,
+        v4: Option<std::net::Ipv4Addr>,
+        v6: Option<std::net::Ipv6Addr>,
+    ) -> Result<(), DataplaneError> {
+        if let Some(v4) = v4 {
+            self.settings.tun_src4 = u32::from_ne_bytes(v4.octets());
+        }
+        if let Some(v6) = v6 {
+            self.settings.tun_src6 = addr_words(IpAddr::V6(v6)).0;
+        }
+        self.write_settings()
+    }
+
+    fn backend_value(&self, b: &BackendSpec, mode: Mode, service: u32, sorry: bool) -> Backend {
+        let (addr, family) = addr_words(b.addr.ip());
+        // DR needs the MAC; NAT and TUN find their next hop in the FIB.
+        let ready = mode != Mode::Dr || b.mac.is_some();
+        let mut flags = BACKEND_F_USED;
+        if ready {
+            flags |= BACKEND_F_READY;
+        }
+        if sorry {
+            flags |= BACKEND_F_SORRY;
+        }
+        Backend {
             addr,
-            port: spec.vip.port().to_be(),
-            proto: spec.proto.number(),
+            port: b.addr.port().to_be(),
+            mac: b.mac.map(|m| m.0).unwrap_or_default(),
+            flags,
             family,
-        };
-        if !self.installed.contains_key(&key) {
+            _pad: [0; 2],
+            weight: if ready { b.weight } else { 0 },
+            service,
+        }
+    }
+
+    fn install(&mut self, spec: &ServiceSpec) -> Result<(), DataplaneError> {
+        let key = vip_key(spec.vip, spec.proto);
+        if let Some(inst) = self.installed.get(&key) {
+            if inst.spec.as_ref() == Some(spec) {
+                return Ok(());
+            }
+        } else {
             let id = self.service_ids.take()?;
+            let slot = lb_common::vip_filter_index(&key.addr, key.port);
+            let n = self.filter.entry(slot).or_default();
+            *n += 1;
+            if *n == 1 {
+                self.maps
+                    .vip_filter
+                    .set(slot, 1, 0)
+                    .map_err(map_err(names::VIP_FILTER))?;
+            }
             self.installed.insert(
                 key,
                 Installed {
                     id,
-                    ..Default::default()
+                    spec: None,
+                    backends: StdHashMap::new(),
+                    region: Region { off: 0, len: 0 },
+                    maglev_size: None,
                 },
             );
         }
-        let installed = self.installed.get_mut(&key).expect("inserted above");
+        let (id, old_region, old_maglev) = {
+            let inst = &self.installed[&key];
+            (inst.id, inst.region, inst.maglev_size)
+        };
 
-        let mut candidates = Vec::with_capacity(spec.backends.len());
-        for b in &spec.backends {
-            let id = match installed.backends.get(&b.addr) {
-                Some(id) => *id,
+        // Slots for every backend (and the sorry server).
+        let mut ids = Vec::with_capacity(spec.backends.len());
+        let members: Vec<(&BackendSpec, bool)> = spec
+            .backends
+            .iter()
+            .map(|b| (b, false))
+            .chain(spec.sorry.iter().map(|b| (b, true)))
+            .collect();
+        for (b, sorry) in &members {
+            let known = self.installed[&key].backends.get(&b.addr).copied();
+            let bid = match known {
+                Some(bid) => bid,
                 None => {
-                    let id = self.backend_ids.take()?;
-                    installed.backends.insert(b.addr, id);
-                    id
+                    let bid = self.backend_ids.take()?;
+                    self.maps
+                        .backend_conns
+                        .set(bid, ConnCounts::default(), 0)
+                        .map_err(map_err(names::BACKEND_CONNS))?;
+                    self.installed
+                        .get_mut(&key)
+                        .expect("installed above")
+                        .backends
+                        .insert(b.addr, bid);
+                    bid
                 }
             };
-            let (addr, family) = addr_words(b.addr.ip());
-            let value = Backend {
-                addr,
-                port: b.addr.port().to_be(),
-                mac: b.mac.map(|m| m.0).unwrap_or_default(),
-                flags: if b.mac.is_some() { BACKEND_F_READY } else { 0 },
-                family,
-                _pad: [0; 2],
-            };
-            self.backends_map
-                .set(id, value, 0)
+            let value = self.backend_value(b, spec.mode, id, *sorry);
+            self.maps
+                .backends
+                .set(bid, value, 0)
                 .map_err(map_err(names::BACKENDS))?;
-            // A backend without a MAC never enters the ring: no frame may be
-            // sent to a zero MAC.
-            let weight = if b.mac.is_some() { b.weight } else { 0 };
-            candidates.push(schedule::Candidate { id, weight });
+            if !*sorry {
+                ids.push((bid, value));
+            }
         }
-        let ring = match spec.algo {
+        let candidates: Vec<Candidate> = ids
+            .iter()
+            .map(|(bid, v)| Candidate {
+                id: *bid,
+                weight: v.weight,
+            })
+            .collect();
+        let mut maglev_size = None;
+        let table = match spec.algo {
             Algo::Rr => schedule::round_robin(&candidates),
             Algo::Wrr => schedule::weighted_round_robin(&candidates),
+            Algo::Sh => schedule::source_hash_table(&candidates),
+            Algo::Mh => {
+                let m = schedule::maglev_size(candidates.len(), old_maglev);
+                maglev_size = Some(m);
+                let mb: Vec<MaglevBackend> = ids
+                    .iter()
+                    .map(|(bid, v)| MaglevBackend {
+                        id: *bid,
+                        weight: v.weight,
+                        offset_hash: schedule::backend_hash(&v.addr, v.port, 0x6d61_676c),
+                        skip_hash: schedule::backend_hash(&v.addr, v.port, 0x736b_6970),
+                    })
+                    .collect();
+                schedule::maglev_table(&mb, m)
+            }
+            Algo::Lc | Algo::Wlc => {
+                if ids.len() > MAX_LC_BACKENDS as usize {
+                    return Err(DataplaneError::Service {
+                        vip: spec.vip,
+                        proto: spec.proto,
+                        reason: format!(
+                            "lb_algo {} weighs at most {MAX_LC_BACKENDS} real servers, this one has {}",
+                            spec.algo,
+                            ids.len()
+                        ),
+                    });
+                }
+                ids.iter().map(|(bid, _)| *bid).collect()
+            }
         };
-        // Slots first, then the length that exposes them, so the program
-        // never indexes a slot that is not written yet.
-        for (slot, id) in ring.iter().enumerate() {
-            self.schedule_map
-                .set(installed.id * MAX_SCHEDULE + slot as u32, id, 0)
+        let region = self
+            .regions
+            .alloc(table.len() as u32)
+            .ok_or(DataplaneError::Capacity {
+                what: "scheduling slots",
+                max: SCHED_CAPACITY,
+            })?;
+        // The table first, then the service that points at it: a packet
+        // sees the old table or the new one, never a half-written one.
+        for (i, bid) in table.iter().enumerate() {
+            self.maps
+                .schedule
+                .set(region.off + i as u32, bid, 0)
                 .map_err(map_err(names::SCHEDULE))?;
         }
+        let mut flags = 0;
+        if spec.hash_port {
+            flags |= svc::HASH_PORT;
+        }
+        if spec.fallback {
+            flags |= svc::FALLBACK;
+        }
+        let mut persist_timeout = 0;
+        let mut persist_mask = [0; 4];
+        if let Some(p) = spec.persistence {
+            flags |= svc::PERSIST;
+            persist_timeout = p.timeout_secs;
+            persist_mask = prefix_mask(p.mask);
+        }
+        let mut sorry_id = 0;
+        if let Some(s) = &spec.sorry {
+            flags |= svc::SORRY;
+            sorry_id = self.installed[&key].backends[&s.addr];
+        }
         let service = Service {
-            id: installed.id,
-            sched_len: ring.len() as u32,
-            mode: match spec.mode {
-                Mode::Dr => lb_common::MODE_DR,
-            },
-            algo: match spec.algo {
-                Algo::Rr => lb_common::ALGO_RR,
-                Algo::Wrr => lb_common::ALGO_WRR,
-            },
+            id,
+            flags,
+            sched_off: region.off,
+            sched_len: region.len,
+            sorry: sorry_id,
+            persist_timeout,
+            persist_mask,
+            mode: spec.mode.code(),
+            algo: spec.algo.code(),
             _pad: [0; 2],
         };
-        self.services_map
+        self.maps
+            .services
             .insert(key, service, 0)
             .map_err(map_err(names::SERVICES))?;
+        self.regions.release(old_region);
 
-        // Backends that left the service: their slots are cleared so flows
-        // still pointing at them are scheduled anew, then released.
-        let gone: Vec<_> = installed
+        // Backends that left: cleared so flows still pointing at them are
+        // scheduled anew, and released.
+        let inst = self.installed.get_mut(&key).expect("installed above");
+        let gone: Vec<SocketAddr> = inst
             .backends
             .keys()
-            .filter(|a| !spec.backends.iter().any(|b| b.addr == **a))
+            .filter(|a| !members.iter().any(|(b, _)| b.addr == **a))
             .copied()
             .collect();
         for addr in gone {
-            if let Some(id) = installed.backends.remove(&addr) {
-                self.backends_map
-                    .set(id, Backend::default(), 0)
+            if let Some(bid) = inst.backends.remove(&addr) {
+                self.maps
+                    .backends
+                    .set(bid, Backend::default(), 0)
                     .map_err(map_err(names::BACKENDS))?;
-                self.backend_ids.release(id);
+                self.backend_ids.release(bid);
             }
         }
+        inst.region = region;
+        inst.maglev_size = maglev_size;
+        inst.spec = Some(spec.clone());
+        debug!(vip = %spec.vip, proto = %spec.proto, algo = %spec.algo, slots = table.len(), "service written");
         Ok(())
     }
 
     fn uninstall(&mut self, key: VipKey) -> Result<(), DataplaneError> {
-        let Some(installed) = self.installed.remove(&key) else {
+        let Some(inst) = self.installed.remove(&key) else {
             return Ok(());
         };
-        match self.services_map.remove(&key) {
+        match self.maps.services.remove(&key) {
             Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
             Err(e) => return Err(map_err(names::SERVICES)(e)),
         }
-        for id in installed.backends.into_values() {
-            self.backends_map
-                .set(id, Backend::default(), 0)
-                .map_err(map_err(names::BACKENDS))?;
-            self.backend_ids.release(id);
+        let slot = lb_common::vip_filter_index(&key.addr, key.port);
+        if let Some(n) = self.filter.get_mut(&slot) {
+            *n -= 1;
+            if *n == 0 {
+                self.filter.remove(&slot);
+                self.maps
+                    .vip_filter
+                    .set(slot, 0, 0)
+                    .map_err(map_err(names::VIP_FILTER))?;
+            }
         }
-        self.service_ids.release(installed.id);
+        for bid in inst.backends.into_values() {
+            self.maps
+                .backends
+                .set(bid, Backend::default(), 0)
+                .map_err(map_err(names::BACKENDS))?;
+            self.backend_ids.release(bid);
+        }
+        self.regions.release(inst.region);
+        self.service_ids.release(inst.id);
         Ok(())
     }
+
+    /// Recounts active/inactive connections per backend from the table.
+    ///
+    /// The program adjusts the counts as flows start and change state, but
+    /// it never sees a flow expire or get evicted; this recount is the truth
+    /// lc/wlc weigh between its runs. A flow that changes state while the
+    /// recount runs is off by one until the next recount.
+    pub fn recount_connections(&mut self) -> Result<(), DataplaneError> {
+        let now = monotonic_secs();
+        let mut counts: StdHashMap<u32, ConnCounts> = StdHashMap::new();
+        for item in self.maps.conns.iter() {
+            let Ok((_, c)) = item else { continue };
+            if now.wrapping_sub(c.last_seen) > self.settings.timeout(c.state) {
+                continue;
+            }
+            let e = counts.entry(c.backend).or_default();
+            if conn_state::is_active(c.state) {
+                e.active += 1;
+            } else {
+                e.inactive += 1;
+            }
+        }
+        let ids: Vec<u32> = self
+            .installed
+            .values()
+            .flat_map(|i| i.backends.values().copied())
+            .collect();
+        for id in ids {
+            let v = counts.remove(&id).unwrap_or_default();
+            self.maps
+                .backend_conns
+                .set(id, v, 0)
+                .map_err(map_err(names::BACKEND_CONNS))?;
+        }
+        Ok(())
+    }
+
+    /// Live connections, at most `limit`.
+    pub fn connections(&self, limit: usize) -> Result<Vec<ConnInfo>, DataplaneError> {
+        read_connections(&self.maps.conns, &self.maps.backends, &self.settings, limit)
+    }
+}
+
+/// Seconds on the clock the program stamps connections with.
+pub fn monotonic_secs() -> u32 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u32
+}
+
+fn state_name(state: u8) -> &'static str {
+    match state {
+        conn_state::SYN => "SYN_RECV",
+        conn_state::ESTABLISHED => "ESTABLISHED",
+        conn_state::FIN => "FIN_WAIT",
+        conn_state::CLOSE => "CLOSE",
+        conn_state::UDP => "UDP",
+        _ => "?",
+    }
+}
+
+/// Live entries of a connection table (shared with lbctl's read-only view).
+pub fn read_connections<C, B>(
+    conns: &HashMap<C, FlowKey, Conn>,
+    backends: &Array<B, Backend>,
+    settings: &Settings,
+    limit: usize,
+) -> Result<Vec<ConnInfo>, DataplaneError>
+where
+    C: std::borrow::Borrow<MapData>,
+    B: std::borrow::Borrow<MapData>,
+{
+    let now = monotonic_secs();
+    let mut out = Vec::new();
+    for item in conns.iter() {
+        if out.len() >= limit {
+            break;
+        }
+        let Ok((k, c)) = item else { continue };
+        let idle = now.wrapping_sub(c.last_seen);
+        let timeout = settings.timeout(c.state);
+        if idle > timeout {
+            continue;
+        }
+        let Ok(b) = backends.get(&c.backend, 0) else {
+            continue;
+        };
+        out.push(ConnInfo {
+            proto: if k.proto == lb_common::IPPROTO_UDP {
+                Proto::Udp
+            } else {
+                Proto::Tcp
+            },
+            client: SocketAddr::new(words_addr(k.src, k.family), u16::from_be(k.sport)),
+            vip: SocketAddr::new(words_addr(k.dst, k.family), u16::from_be(k.dport)),
+            backend: SocketAddr::new(words_addr(b.addr, b.family), u16::from_be(b.port)),
+            state: state_name(c.state),
+            idle_secs: idle,
+            expires_secs: timeout - idle,
+        });
+    }
+    Ok(out)
 }
 
 fn program_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp, DataplaneError> {
@@ -328,10 +830,84 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn sum(values: &aya::maps::PerCpuValues<Counters>) -> (u64, u64) {
-    values
-        .iter()
-        .fold((0, 0), |(p, b), c| (p + c.packets, b + c.bytes))
+fn sum(values: &aya::maps::PerCpuValues<Counters>) -> Counters {
+    values.iter().fold(Counters::default(), |a, c| Counters {
+        packets: a.packets + c.packets,
+        bytes: a.bytes + c.bytes,
+        new_conns: a.new_conns + c.new_conns,
+    })
+}
+
+/// Reads the counters of every service in `services` (shared with lbctl).
+pub fn read_stats<S, B, BC, G, SS, BS>(
+    services: &HashMap<S, VipKey, Service>,
+    backends: &Array<B, Backend>,
+    backend_conns: &Array<BC, ConnCounts>,
+    global: &PerCpuArray<G, Counters>,
+    service_stats: &PerCpuArray<SS, Counters>,
+    backend_stats: &PerCpuArray<BS, Counters>,
+) -> Result<Stats, DataplaneError>
+where
+    S: std::borrow::Borrow<MapData>,
+    B: std::borrow::Borrow<MapData>,
+    BC: std::borrow::Borrow<MapData>,
+    G: std::borrow::Borrow<MapData>,
+    SS: std::borrow::Borrow<MapData>,
+    BS: std::borrow::Borrow<MapData>,
+{
+    let mut out = Stats::default();
+    for (i, name) in stat::NAMES.iter().enumerate() {
+        let c = sum(&global
+            .get(&(i as u32), 0)
+            .map_err(map_err(names::GLOBAL_STATS))?);
+        out.global.push((name.to_string(), c.packets, c.bytes));
+    }
+    let mut by_service: StdHashMap<u32, Vec<BackendStats>> = StdHashMap::new();
+    for id in 0..backends.len() {
+        let Ok(b) = backends.get(&id, 0) else {
+            continue;
+        };
+        if b.flags & BACKEND_F_USED == 0 {
+            continue;
+        }
+        let c = sum(&backend_stats
+            .get(&id, 0)
+            .map_err(map_err(names::BACKEND_STATS))?);
+        let conns = backend_conns.get(&id, 0).unwrap_or_default();
+        by_service.entry(b.service).or_default().push(BackendStats {
+            addr: SocketAddr::new(words_addr(b.addr, b.family), u16::from_be(b.port)),
+            weight: b.weight,
+            mac: (b.mac != [0; 6]).then_some(MacAddr(b.mac)),
+            ready: b.flags & BACKEND_F_READY != 0,
+            sorry: b.flags & BACKEND_F_SORRY != 0,
+            active: conns.active,
+            inactive: conns.inactive,
+            packets: c.packets,
+            bytes: c.bytes,
+            new_conns: c.new_conns,
+        });
+    }
+    for item in services.iter() {
+        let (key, value) = item.map_err(map_err(names::SERVICES))?;
+        let c = sum(&service_stats
+            .get(&value.id, 0)
+            .map_err(map_err(names::SERVICE_STATS))?);
+        let (vip, proto) = key_vip(&key);
+        let mut backends = by_service.remove(&value.id).unwrap_or_default();
+        backends.sort_by_key(|b| (b.sorry, b.addr));
+        out.services.push(ServiceStats {
+            vip,
+            proto,
+            algo: Algo::from_code(value.algo),
+            mode: Mode::from_code(value.mode),
+            packets: c.packets,
+            bytes: c.bytes,
+            new_conns: c.new_conns,
+            backends,
+        });
+    }
+    out.services.sort_by_key(|s| (s.vip, s.proto as u8));
+    Ok(out)
 }
 
 impl Dataplane for XdpDataplane {
@@ -339,19 +915,15 @@ impl Dataplane for XdpDataplane {
         let parts: Vec<String> = self
             .attachments
             .iter()
-            .map(|a| {
-                let mode = match a.mode {
-                    XdpMode::Driver => "native",
-                    XdpMode::Skb => "skb",
-                    _ => "default",
-                };
-                format!("{} ({mode})", a.iface.name)
-            })
+            .map(|a| format!("{} ({})", a.iface.name, a.mode))
             .collect();
         format!("xdp on {}", parts.join(", "))
     }
 
     fn apply(&mut self, services: &[ServiceSpec]) -> Result<(), DataplaneError> {
+        self.regions.next_round();
+        self.service_ids.next_round();
+        self.backend_ids.next_round();
         for spec in services {
             self.install(spec).map_err(|e| match e {
                 DataplaneError::Service { .. } => e,
@@ -362,18 +934,7 @@ impl Dataplane for XdpDataplane {
                 },
             })?;
         }
-        let wanted: Vec<VipKey> = services
-            .iter()
-            .map(|s| {
-                let (addr, family) = addr_words(s.vip.ip());
-                VipKey {
-                    addr,
-                    port: s.vip.port().to_be(),
-                    proto: s.proto.number(),
-                    family,
-                }
-            })
-            .collect();
+        let wanted: Vec<VipKey> = services.iter().map(|s| vip_key(s.vip, s.proto)).collect();
         let stale: Vec<VipKey> = self
             .installed
             .keys()
@@ -383,41 +944,34 @@ impl Dataplane for XdpDataplane {
         for key in stale {
             self.uninstall(key)?;
         }
+        let nat = u32::from(services.iter().any(|s| s.mode == Mode::Nat));
+        if nat != self.settings.nat_enabled {
+            self.settings.nat_enabled = nat;
+            self.write_settings()?;
+        }
         Ok(())
     }
 
     fn stats(&self) -> Result<Stats, DataplaneError> {
-        let mut global = Vec::new();
-        for (i, name) in stat::NAMES.iter().enumerate() {
-            let v = self
-                .global_stats
-                .get(&(i as u32), 0)
-                .map_err(map_err(names::GLOBAL_STATS))?;
-            let (p, b) = sum(&v);
-            global.push((name.to_string(), p, b));
-        }
-        let mut services = Vec::new();
-        for (key, inst) in &self.installed {
-            let v = self
-                .service_stats
-                .get(&inst.id, 0)
-                .map_err(map_err(names::SERVICE_STATS))?;
-            let (packets, bytes) = sum(&v);
-            services.push(ServiceStats {
-                vip: std::net::SocketAddr::new(
-                    words_addr(key.addr, key.family),
-                    u16::from_be(key.port),
-                ),
-                proto: if key.proto == lb_common::IPPROTO_UDP {
-                    super::Proto::Udp
-                } else {
-                    super::Proto::Tcp
-                },
-                packets,
-                bytes,
-            });
-        }
-        services.sort_by_key(|s| (s.vip, s.proto as u8));
-        Ok(Stats { global, services })
+        read_stats(
+            &self.maps.services,
+            &self.maps.backends,
+            &self.maps.backend_conns,
+            &self.maps.global_stats,
+            &self.maps.service_stats,
+            &self.maps.backend_stats,
+        )
     }
+
+    fn set_timeouts(&mut self, t: Timeouts) -> Result<(), DataplaneError> {
+        self.settings.tcp_timeout = t.tcp;
+        self.settings.tcpfin_timeout = t.tcpfin;
+        self.settings.udp_timeout = t.udp;
+        self.write_settings()
+    }
+}
+
+/// Where `lbctl` finds the pinned maps.
+pub fn pinned_map(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
 }

@@ -1,0 +1,297 @@
+//! Forwarding: DR (MAC rewrite), NAT (address and port rewrite, both
+//! directions) and TUN (IPIP / IP6IP6 encapsulation).
+//!
+//! NAT and TUN find their next hop in the kernel's FIB (`bpf_fib_lookup`),
+//! so routes and neighbours are the kernel's. When the FIB has no answer
+//! (no route, neighbour not resolved yet, forwarding disabled) the packet
+//! goes to the kernel already rewritten, and the kernel forwards it: the
+//! balancer must have IP forwarding on for NAT and TUN, as LVS needs too.
+//! A TUN packet that would exceed the egress MTU once encapsulated also
+//! goes to the stack (counted `too_big`). NAT and TUN of VLAN-tagged frames
+//! are left to the stack too; DR keeps the tag.
+
+use aya_ebpf::{bindings::xdp_action, helpers::generated as gen, programs::XdpContext};
+use lb_common::{
+    stat, Backend, FlowKey, NatRev, AF_INET, AF_INET6, IPPROTO_UDP, MODE_DR, MODE_NAT, MODE_TUN,
+};
+
+use crate::csum;
+use crate::headers::*;
+use crate::maps::{count, IFACES, NAT_REV, SETTINGS};
+use crate::parse::{ptr_at, Pkt};
+
+/// Layout of `struct bpf_fib_lookup` (64 bytes), without bindgen's unions.
+#[repr(C)]
+struct FibParams {
+    family: u8,
+    l4_protocol: u8,
+    sport: u16,
+    dport: u16,
+    /// In: packet length for the MTU check. Out: the MTU when too big.
+    tot_len: u16,
+    ifindex: u32,
+    flowinfo: u32,
+    src: [u32; 4],
+    dst: [u32; 4],
+    vlan: u32,
+    smac: [u8; 6],
+    dmac: [u8; 6],
+}
+
+const FIB_SUCCESS: i64 = 0;
+const FIB_FRAG_NEEDED: i64 = 8;
+
+/// Sends the frame to the backend by the mode the flow was started with.
+#[inline(always)]
+pub fn forward(
+    ctx: &XdpContext,
+    pkt: &Pkt,
+    mode: u8,
+    backend: &Backend,
+    nat: Option<&NatRev>,
+) -> Result<u32, ()> {
+    match mode {
+        MODE_DR => dr(ctx, backend),
+        MODE_NAT => match nat {
+            Some(rev) => nat_out(ctx, pkt, backend, rev),
+            None => Ok(xdp_action::XDP_PASS),
+        },
+        MODE_TUN => tun(ctx, pkt, backend),
+        _ => Ok(xdp_action::XDP_PASS),
+    }
+}
+
+/// DR: the frame goes back out to the backend's MAC, unchanged above L2.
+#[inline(always)]
+pub fn dr(ctx: &XdpContext, backend: &Backend) -> Result<u32, ()> {
+    let Some(iface) = IFACES.get(ctx.ingress_ifindex() as u32) else {
+        count(stat::NO_IFACE, 0);
+        return Ok(xdp_action::XDP_PASS);
+    };
+    if iface.present == 0 {
+        count(stat::NO_IFACE, 0);
+        return Ok(xdp_action::XDP_PASS);
+    }
+    let eth: *mut EthHdr = ptr_at(ctx, 0)?;
+    // SAFETY: bounds checked; XDP frames are writable.
+    unsafe {
+        (*eth).dst = backend.mac;
+        (*eth).src = iface.mac;
+    }
+    Ok(xdp_action::XDP_TX)
+}
+
+/// The reverse entry a NAT flow needs so its replies find their way back.
+#[inline(always)]
+pub fn nat_rev_key(pkt: &Pkt, backend: &Backend) -> FlowKey {
+    FlowKey {
+        src: backend.addr,
+        dst: pkt.src,
+        sport: backend.port,
+        dport: pkt.sport,
+        proto: pkt.proto,
+        family: if pkt.v6 { AF_INET6 } else { AF_INET },
+        _pad: [0; 2],
+    }
+}
+
+/// Records (or refreshes) the reverse entry of a NAT flow.
+#[inline(always)]
+pub fn nat_remember(pkt: &Pkt, backend: &Backend, rev: &NatRev) {
+    // Failure leaves the old entry or none; replies then go to the stack,
+    // and the next refresh (within a second) tries again.
+    let _ = NAT_REV.insert(&nat_rev_key(pkt, backend), rev, 0);
+}
+
+/// Rewrites the destination (or source) address and port of the packet,
+/// updating the IP and TCP/UDP checksums.
+#[inline(always)]
+fn rewrite(ctx: &XdpContext, pkt: &Pkt, dst: bool, addr: &[u32; 4], port: u16) -> Result<(), ()> {
+    let (old_addr, old_port) = if dst {
+        (pkt.dst, pkt.dport)
+    } else {
+        (pkt.src, pkt.sport)
+    };
+    if pkt.v6 {
+        let ip: *mut Ipv6Hdr = ptr_at(ctx, pkt.l3)?;
+        // SAFETY: bounds checked by ptr_at (here and below).
+        unsafe {
+            if dst {
+                (*ip).daddr = *addr;
+            } else {
+                (*ip).saddr = *addr;
+            }
+        }
+    } else {
+        let ip: *mut Ipv4Hdr = ptr_at(ctx, pkt.l3)?;
+        unsafe {
+            if dst {
+                (*ip).daddr = addr[0];
+            } else {
+                (*ip).saddr = addr[0];
+            }
+            (*ip).check = csum::replace4((*ip).check, old_addr[0], addr[0]);
+        }
+    }
+    let check_off = if pkt.proto == IPPROTO_UDP {
+        UdpHdr::CHECK
+    } else {
+        TcpHdr::CHECK
+    };
+    let check: *mut u16 = ptr_at(ctx, pkt.l4 + check_off)?;
+    let ports: *mut [u16; 2] = ptr_at(ctx, pkt.l4)?;
+    unsafe {
+        // An IPv4 UDP checksum of zero means "none": it stays none.
+        let none = pkt.proto == IPPROTO_UDP && !pkt.v6 && *check == 0;
+        if !none {
+            let mut c = csum::replace_addr(*check, &old_addr, addr, pkt.v6);
+            c = csum::replace2(c, old_port, port);
+            if pkt.proto == IPPROTO_UDP && c == 0 {
+                c = 0xffff;
+            }
+            *check = c;
+        }
+        (*ports)[if dst { 1 } else { 0 }] = port;
+    }
+    Ok(())
+}
+
+/// NAT, client → backend: the destination becomes the backend.
+#[inline(always)]
+fn nat_out(ctx: &XdpContext, pkt: &Pkt, backend: &Backend, _rev: &NatRev) -> Result<u32, ()> {
+    if pkt.vlan || pkt.icmp {
+        return Ok(xdp_action::XDP_PASS);
+    }
+    rewrite(ctx, pkt, true, &backend.addr, backend.port)?;
+    fib_send(
+        ctx,
+        pkt.frame_len - pkt.l3 as u32,
+        pkt.v6,
+        &pkt.src,
+        &backend.addr,
+    )
+}
+
+/// NAT, backend → client: a reply gets the VIP back as its source.
+#[inline(always)]
+pub fn nat_in(ctx: &XdpContext, pkt: &Pkt, rev: &NatRev) -> Result<u32, ()> {
+    rewrite(ctx, pkt, false, &rev.vip, rev.vport)?;
+    fib_send(
+        ctx,
+        pkt.frame_len - pkt.l3 as u32,
+        pkt.v6,
+        &rev.vip,
+        &pkt.dst,
+    )
+}
+
+/// Next hop from the kernel's FIB: MACs written, then XDP_TX on the same
+/// interface or a redirect to another. Without an answer: to the stack.
+#[inline(always)]
+fn fib_send(
+    ctx: &XdpContext,
+    ip_len: u32,
+    v6: bool,
+    src: &[u32; 4],
+    dst: &[u32; 4],
+) -> Result<u32, ()> {
+    let tot_len = ip_len as u16;
+    let mut p = FibParams {
+        family: if v6 { AF_INET6 } else { AF_INET },
+        l4_protocol: 0,
+        sport: 0,
+        dport: 0,
+        tot_len,
+        ifindex: ctx.ingress_ifindex() as u32,
+        flowinfo: 0,
+        src: *src,
+        dst: *dst,
+        vlan: 0,
+        smac: [0; 6],
+        dmac: [0; 6],
+    };
+    // SAFETY: p has the kernel's struct bpf_fib_lookup layout and size.
+    let rc = unsafe {
+        gen::bpf_fib_lookup(
+            ctx.ctx.cast(),
+            (&mut p as *mut FibParams).cast(),
+            core::mem::size_of::<FibParams>() as i32,
+            0,
+        )
+    };
+    if rc == FIB_FRAG_NEEDED {
+        count(stat::TOO_BIG, 0);
+        return Ok(xdp_action::XDP_PASS);
+    }
+    if rc != FIB_SUCCESS {
+        count(stat::FIB_MISS, 0);
+        return Ok(xdp_action::XDP_PASS);
+    }
+    let eth: *mut EthHdr = ptr_at(ctx, 0)?;
+    // SAFETY: bounds checked.
+    unsafe {
+        (*eth).dst = p.dmac;
+        (*eth).src = p.smac;
+    }
+    if p.ifindex == ctx.ingress_ifindex() as u32 {
+        return Ok(xdp_action::XDP_TX);
+    }
+    // SAFETY: plain helper call.
+    Ok(unsafe { gen::bpf_redirect(p.ifindex, 0) } as u32)
+}
+
+/// TUN: the IP packet is wrapped in an outer header to the backend
+/// (IPIP for IPv4, IP6IP6 for IPv6), from the balancer's tunnel address.
+#[inline(always)]
+pub fn tun(ctx: &XdpContext, pkt: &Pkt, backend: &Backend) -> Result<u32, ()> {
+    if pkt.vlan {
+        return Ok(xdp_action::XDP_PASS);
+    }
+    let settings = SETTINGS.get(0).ok_or(())?;
+    let inner_len = pkt.frame_len as usize - EthHdr::LEN;
+    let outer = if pkt.v6 { Ipv6Hdr::LEN } else { Ipv4Hdr::LEN };
+    // SAFETY: plain helper call; every pointer is derived again after it.
+    if unsafe { gen::bpf_xdp_adjust_head(ctx.ctx, -(outer as i32)) } != 0 {
+        return Ok(xdp_action::XDP_PASS);
+    }
+    let eth: *mut EthHdr = ptr_at(ctx, 0)?;
+    let src;
+    unsafe {
+        (*eth).ether_type = if pkt.v6 { ETH_P_IPV6 } else { ETH_P_IPV4 };
+    }
+    if pkt.v6 {
+        let ip: *mut Ipv6Hdr = ptr_at(ctx, EthHdr::LEN)?;
+        src = settings.tun_src6;
+        // SAFETY: bounds checked.
+        unsafe {
+            (*ip).vtc_flow = 0x6000_0000u32.to_be();
+            (*ip).payload_len = (inner_len as u16).to_be();
+            (*ip).nexthdr = IPPROTO_IPV6;
+            (*ip).hop_limit = 64;
+            (*ip).saddr = src;
+            (*ip).daddr = backend.addr;
+        }
+    } else {
+        let ip: *mut [u16; 10] = ptr_at(ctx, EthHdr::LEN)?;
+        src = [settings.tun_src4, 0, 0, 0];
+        let total = ((inner_len + Ipv4Hdr::LEN) as u16).to_be();
+        let s = settings.tun_src4;
+        let d = backend.addr[0];
+        let mut h: [u16; 10] = [
+            u16::from_be_bytes([0x45, 0]).to_be(),
+            total,
+            0,
+            0,
+            u16::from_be_bytes([64, IPPROTO_IPIP]).to_be(),
+            0,
+            s as u16,
+            (s >> 16) as u16,
+            d as u16,
+            (d >> 16) as u16,
+        ];
+        h[5] = csum::ipv4_header(&h);
+        // SAFETY: bounds checked.
+        unsafe { *ip = h };
+    }
+    fib_send(ctx, (inner_len + outer) as u32, pkt.v6, &src, &backend.addr)
+}

@@ -1,0 +1,194 @@
+//! Parsing: from a frame to the flow it belongs to, with a bounds check on
+//! every access. Anything the balancer does not handle yields `None` and is
+//! passed to the kernel untouched:
+//! - IPv4 with options, and every IPv4 fragment (a non-first fragment has no
+//!   ports; the kernel reassembles or drops them);
+//! - IPv6 with extension headers (including the fragment header);
+//! - protocols other than TCP, UDP and the ICMP errors that concern a flow;
+//! - more than two VLAN tags.
+
+use aya_ebpf::programs::XdpContext;
+use lb_common::{IPPROTO_TCP, IPPROTO_UDP};
+
+use crate::headers::*;
+
+/// Pointer to a `T` at `offset` into the frame, if the frame holds all of it.
+#[inline(always)]
+pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Result<*mut T, ()> {
+    let start = ctx.data();
+    let end = ctx.data_end();
+    if start + offset + core::mem::size_of::<T>() > end {
+        return Err(());
+    }
+    Ok((start + offset) as *mut T)
+}
+
+/// A packet of a flow the balancer may own.
+pub struct Pkt {
+    /// Offset of the IP header (after Ethernet and any VLAN tags).
+    pub l3: usize,
+    /// Offset of the TCP/UDP header (ICMP: of the ICMP header).
+    pub l4: usize,
+    pub v6: bool,
+    pub vlan: bool,
+    pub proto: u8,
+    /// The flow in the client → VIP direction. For an ICMP error this is
+    /// the flow of the packet quoted inside it, turned around.
+    pub src: [u32; 4],
+    pub dst: [u32; 4],
+    pub sport: u16,
+    pub dport: u16,
+    pub tcp_flags: u8,
+    /// An ICMP error about `src → dst` (not a packet of the flow itself).
+    pub icmp: bool,
+    /// Length of the whole frame. Passed in as a number: deriving it from
+    /// the packet pointers again later makes LLVM spill a packet pointer
+    /// in 32 bits, which the verifier refuses.
+    pub frame_len: u32,
+}
+
+/// `Ok(None)`: not ours. `Err`: truncated where it claims more.
+#[inline(always)]
+pub fn parse(ctx: &XdpContext, frame_len: u32) -> Result<Option<Pkt>, ()> {
+    let eth: *const EthHdr = ptr_at(ctx, 0)?;
+    // SAFETY: bounds checked by ptr_at (here and below).
+    let mut ether_type = unsafe { (*eth).ether_type };
+    let mut l3 = EthHdr::LEN;
+    let mut vlan = false;
+    // Up to two tags (802.1ad outer, 802.1Q inner).
+    if ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD {
+        let tag: *const VlanHdr = ptr_at(ctx, l3)?;
+        ether_type = unsafe { (*tag).ether_type };
+        l3 += VlanHdr::LEN;
+        vlan = true;
+        if ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD {
+            let tag: *const VlanHdr = ptr_at(ctx, l3)?;
+            ether_type = unsafe { (*tag).ether_type };
+            l3 += VlanHdr::LEN;
+            if ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD {
+                return Ok(None);
+            }
+        }
+    }
+    let mut pkt = if ether_type == ETH_P_IPV4 {
+        let ip: *const Ipv4Hdr = ptr_at(ctx, l3)?;
+        let ip = unsafe { &*ip };
+        if ip.version_ihl != 0x45 || ip.frag_off & IPV4_FRAG_MASK != 0 {
+            return Ok(None);
+        }
+        if (u16::from_be(ip.tot_len) as usize) < Ipv4Hdr::LEN {
+            return Ok(None);
+        }
+        Pkt {
+            l3,
+            l4: l3 + Ipv4Hdr::LEN,
+            v6: false,
+            vlan,
+            proto: ip.protocol,
+            src: [ip.saddr, 0, 0, 0],
+            dst: [ip.daddr, 0, 0, 0],
+            sport: 0,
+            dport: 0,
+            tcp_flags: 0,
+            icmp: false,
+            frame_len,
+        }
+    } else if ether_type == ETH_P_IPV6 {
+        let ip: *const Ipv6Hdr = ptr_at(ctx, l3)?;
+        let ip = unsafe { &*ip };
+        if u32::from_be(ip.vtc_flow) >> 28 != 6 {
+            return Ok(None);
+        }
+        Pkt {
+            l3,
+            l4: l3 + Ipv6Hdr::LEN,
+            v6: true,
+            vlan,
+            proto: ip.nexthdr,
+            src: ip.saddr,
+            dst: ip.daddr,
+            sport: 0,
+            dport: 0,
+            tcp_flags: 0,
+            icmp: false,
+            frame_len,
+        }
+    } else {
+        return Ok(None);
+    };
+    let ip_payload = if pkt.v6 {
+        let ip: *const Ipv6Hdr = ptr_at(ctx, pkt.l3)?;
+        u16::from_be(unsafe { (*ip).payload_len }) as usize
+    } else {
+        let ip: *const Ipv4Hdr = ptr_at(ctx, pkt.l3)?;
+        u16::from_be(unsafe { (*ip).tot_len }) as usize - Ipv4Hdr::LEN
+    };
+    match pkt.proto {
+        IPPROTO_TCP => {
+            if ip_payload < TcpHdr::LEN {
+                return Ok(None);
+            }
+            let tcp: *const TcpHdr = ptr_at(ctx, pkt.l4)?;
+            let tcp = unsafe { &*tcp };
+            pkt.sport = tcp.source;
+            pkt.dport = tcp.dest;
+            pkt.tcp_flags = tcp.flags;
+        }
+        IPPROTO_UDP => {
+            if ip_payload < UdpHdr::LEN {
+                return Ok(None);
+            }
+            let udp: *const UdpHdr = ptr_at(ctx, pkt.l4)?;
+            let udp = unsafe { &*udp };
+            pkt.sport = udp.source;
+            pkt.dport = udp.dest;
+        }
+        IPPROTO_ICMP if !pkt.v6 => return icmp_error(ctx, pkt, 3),
+        IPPROTO_ICMPV6 if pkt.v6 => return icmp_error(ctx, pkt, 2),
+        _ => return Ok(None),
+    }
+    Ok(Some(pkt))
+}
+
+/// An ICMP destination-unreachable (v4, type 3) or packet-too-big (v6,
+/// type 2) quoting a packet the VIP sent: the flow of that packet, turned
+/// around, so the error can follow the flow to its backend.
+#[inline(always)]
+fn icmp_error(ctx: &XdpContext, mut pkt: Pkt, error_type: u8) -> Result<Option<Pkt>, ()> {
+    let icmp: *const IcmpHdr = ptr_at(ctx, pkt.l4)?;
+    // SAFETY: bounds checked by ptr_at (here and below).
+    if unsafe { (*icmp).kind } != error_type {
+        return Ok(None);
+    }
+    let inner = pkt.l4 + IcmpHdr::LEN;
+    let (proto, inner_l4, src, dst) = if pkt.v6 {
+        let ip: *const Ipv6Hdr = ptr_at(ctx, inner)?;
+        let ip = unsafe { &*ip };
+        (ip.nexthdr, inner + Ipv6Hdr::LEN, ip.saddr, ip.daddr)
+    } else {
+        let ip: *const Ipv4Hdr = ptr_at(ctx, inner)?;
+        let ip = unsafe { &*ip };
+        if ip.version_ihl != 0x45 {
+            return Ok(None);
+        }
+        (
+            ip.protocol,
+            inner + Ipv4Hdr::LEN,
+            [ip.saddr, 0, 0, 0],
+            [ip.daddr, 0, 0, 0],
+        )
+    };
+    if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
+        return Ok(None);
+    }
+    // The quoted packet went VIP → client; only its ports are needed.
+    let ports: *const [u16; 2] = ptr_at(ctx, inner_l4)?;
+    let [qsport, qdport] = unsafe { *ports };
+    pkt.proto = proto;
+    pkt.src = dst;
+    pkt.dst = src;
+    pkt.sport = qdport;
+    pkt.dport = qsport;
+    pkt.icmp = true;
+    Ok(Some(pkt))
+}
