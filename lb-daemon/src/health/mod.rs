@@ -36,6 +36,8 @@ pub mod tcp;
 pub mod udp;
 
 #[cfg(test)]
+mod probe_tests;
+#[cfg(test)]
 mod tests;
 
 pub use self::core::{Outcome, Snapshot, Verdicts};
