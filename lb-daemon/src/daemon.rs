@@ -14,6 +14,7 @@ use tracing::{error, info, info_span, warn, Instrument};
 use crate::{
     config,
     dataplane::{xdp::AttachMode, xdp::XdpDataplane, Dataplane, ServiceSpec},
+    health,
     net::{Interface, MacAddr, Netlink},
     services,
 };
@@ -50,6 +51,8 @@ struct State {
     applied: Option<Vec<ServiceSpec>>,
     /// Backends already warned about, so a bad route is logged once.
     warned: HashSet<IpAddr>,
+    /// Health verdicts, applied to `wanted` on every reconcile.
+    health: tokio::sync::watch::Receiver<std::sync::Arc<health::Verdicts>>,
 }
 
 pub async fn run(opts: Options) -> anyhow::Result<()> {
@@ -77,6 +80,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     }
     info!(dataplane = %dataplane.describe(), "data plane ready");
 
+    let checks = health::HealthRuntime::start(
+        health::HealthPlan::from_config(&config),
+        health::RunnerOptions::default(),
+    );
     let mut state = State {
         netlink,
         interfaces,
@@ -84,6 +91,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         wanted: plan(&config),
         applied: None,
         warned: HashSet::new(),
+        health: checks.verdicts(),
     };
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -98,6 +106,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                     Ok(config) => {
                         info!(file = %opts.config_file.display(), "configuration reloaded");
                         state.wanted = plan(&config);
+                        checks.reload(health::HealthPlan::from_config(&config));
                         next = Duration::ZERO;
                     }
                     Err(diags) => {
@@ -109,6 +118,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                     }
                 }
             }
+            // A health change is applied at once.
+            Ok(()) = state.health.changed() => { next = Duration::ZERO; }
             _ = tokio::time::sleep(next) => {
                 next = match state.reconcile().instrument(info_span!("reconcile")).await {
                     Ok(true) => RESOLVE_STEADY,
@@ -138,6 +149,7 @@ impl State {
     async fn reconcile(&mut self) -> anyhow::Result<bool> {
         let neighbours = self.netlink.neighbours().await?;
         let mut specs = self.wanted.clone();
+        health::apply(&mut specs, &self.health.borrow_and_update());
         let mut complete = true;
         for spec in &mut specs {
             for b in &mut spec.backends {
