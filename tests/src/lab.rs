@@ -201,7 +201,10 @@ impl DrLab {
         while Instant::now() < deadline {
             let out = self.backends[i].ns.sh("cat /proc/net/tcp")?;
             let text = String::from_utf8_lossy(&out.stdout);
-            if text.lines().any(|l| l.contains(&want) && l.contains(" 0A ")) {
+            if text
+                .lines()
+                .any(|l| l.contains(&want) && l.contains(" 0A "))
+            {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -62,7 +62,8 @@ fn wait_split(lab: &DrLab, n: usize, want: &BTreeMap<String, usize>, limit: Dura
 }
 
 fn write(lab: &DrLab, name: &str, text: &str) -> PathBuf {
-    lab.write_config(name, text).expect("write into the lab dir")
+    lab.write_config(name, text)
+        .expect("write into the lab dir")
 }
 
 #[test]
@@ -117,7 +118,12 @@ fn processes_with(marker: &str) -> usize {
         return 0;
     };
     dir.filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .filter(|c| String::from_utf8_lossy(c).contains(marker))
         .count()
@@ -151,12 +157,26 @@ fn health_misc_dynamic_weights_steer_wrr_and_a_hanging_script_is_killed() {
     // The hanging script is killed at misc_timeout: b3 is down.
     let took = wait_log(&lab, "backend down", 1, Duration::from_secs(3));
     assert!(took < Duration::from_secs(3), "{took:?}");
-    assert!(lab.lbd_log().contains("timed out after 1s"), "{}", lab.lbd_log());
+    assert!(
+        lab.lbd_log().contains("timed out after 1s"),
+        "{}",
+        lab.lbd_log()
+    );
     // Exits 5 and 3: weights 3 and 1, wrr sends 3 of 4 new connections to b1.
-    wait_split(&lab, 8, &counts(&[("b1", 6), ("b2", 2)]), Duration::from_secs(4));
+    wait_split(
+        &lab,
+        8,
+        &counts(&[("b1", 6), ("b2", 2)]),
+        Duration::from_secs(4),
+    );
     // b2's script now exits 5: weight 3, an even split.
     std::fs::write(dir.join("w2"), "5\n").unwrap();
-    wait_split(&lab, 8, &counts(&[("b1", 4), ("b2", 4)]), Duration::from_secs(4));
+    wait_split(
+        &lab,
+        8,
+        &counts(&[("b1", 4), ("b2", 4)]),
+        Duration::from_secs(4),
+    );
     // Never more than the one hanging script at a time, and none left after
     // lbd stops.
     let n = processes_with(&marker);
@@ -166,7 +186,11 @@ fn health_misc_dynamic_weights_steer_wrr_and_a_hanging_script_is_killed() {
     while processes_with(&marker) > 0 && start.elapsed() < Duration::from_secs(3) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(processes_with(&marker), 0, "hanging scripts left after lbd stopped");
+    assert_eq!(
+        processes_with(&marker),
+        0,
+        "hanging scripts left after lbd stopped"
+    );
 }
 
 #[test]

@@ -34,8 +34,12 @@ use crate::dataplane::Proto;
 pub enum Outcome {
     /// Up; `weight` is a dynamic weight (MISC_CHECK's `misc_dynamic`), or
     /// `None` for the configured one.
-    Up { weight: Option<u32> },
-    Down { reason: String },
+    Up {
+        weight: Option<u32>,
+    },
+    Down {
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -122,10 +126,8 @@ impl CheckerState {
                 } else if self.up {
                     self.retry_it += 1;
                     next = t.delay_before_retry;
-                    self.failure = Some(format!(
-                        "{reason} (retry {} of {})",
-                        self.retry_it, t.retry
-                    ));
+                    self.failure =
+                        Some(format!("{reason} (retry {} of {})", self.retry_it, t.retry));
                 } else {
                     self.failure = Some(reason);
                 }

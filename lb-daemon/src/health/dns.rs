@@ -37,7 +37,9 @@ pub fn query(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>, String> {
     m.extend_from_slice(&[0; 6]); // AN, NS, AR counts
     for label in name.split('.').filter(|l| !l.is_empty()) {
         if label.len() > 63 {
-            return Err(format!("label {label:?} of {name:?} is longer than 63 bytes"));
+            return Err(format!(
+                "label {label:?} of {name:?} is longer than 63 bytes"
+            ));
         }
         m.push(label.len() as u8);
         m.extend_from_slice(label.as_bytes());
@@ -91,7 +93,10 @@ pub async fn probe(spec: &ProbeSpec) -> Outcome {
                 }
                 let rcode = flags & 0x000f;
                 if rcode != 0 {
-                    return Outcome::down(format!("DNS reply from {} with RCODE {rcode}", spec.target));
+                    return Outcome::down(format!(
+                        "DNS reply from {} with RCODE {rcode}",
+                        spec.target
+                    ));
                 }
                 return Outcome::up();
             }

@@ -123,7 +123,9 @@ pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     s.write_all(req.as_bytes())
         .await
         .map_err(|e| format!("sending the request: {e}"))?;
-    s.flush().await.map_err(|e| format!("sending the request: {e}"))?;
+    s.flush()
+        .await
+        .map_err(|e| format!("sending the request: {e}"))?;
     let mut buf = Vec::with_capacity(2048);
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -248,7 +250,9 @@ pub fn default_tls() -> Arc<ClientConfig> {
 pub fn tls_with_ca(ca: &[CertificateDer<'static>]) -> Result<Arc<ClientConfig>, String> {
     let mut roots = RootCertStore::empty();
     for c in ca {
-        roots.add(c.clone()).map_err(|e| format!("CA certificate: {e}"))?;
+        roots
+            .add(c.clone())
+            .map_err(|e| format!("CA certificate: {e}"))?;
     }
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()

@@ -133,7 +133,9 @@ impl HealthPlan {
                 for checker in &rs.checkers {
                     for spec in probe_specs(rs.addr, checker) {
                         probes.push(spec.key.clone());
-                        plan.probes.entry(spec.key.clone()).or_insert(Arc::new(spec));
+                        plan.probes
+                            .entry(spec.key.clone())
+                            .or_insert(Arc::new(spec));
                     }
                 }
                 service.backends.push(BackendPlan {
@@ -158,10 +160,7 @@ fn endpoint(
     bindto: Option<IpAddr>,
     bind_port: Option<u16>,
 ) -> (SocketAddr, Option<SocketAddr>) {
-    let target = SocketAddr::new(
-        ip.unwrap_or(backend.ip()),
-        port.unwrap_or(backend.port()),
-    );
+    let target = SocketAddr::new(ip.unwrap_or(backend.ip()), port.unwrap_or(backend.port()));
     let bind = match (bindto, bind_port) {
         (None, None) => None,
         (ip, port) => Some(SocketAddr::new(

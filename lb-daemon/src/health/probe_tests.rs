@@ -47,7 +47,10 @@ async fn closed_port() -> SocketAddr {
 async fn tcp_check_connects_or_reports_why_not() {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
-    assert_eq!(tcp::probe(&spec(CheckerKind::Tcp, addr, 1000)).await, Outcome::up());
+    assert_eq!(
+        tcp::probe(&spec(CheckerKind::Tcp, addr, 1000)).await,
+        Outcome::up()
+    );
     drop(l);
     let o = tcp::probe(&spec(CheckerKind::Tcp, addr, 1000)).await;
     assert!(is_down(&o, "refused"), "{o:?}");
@@ -138,7 +141,11 @@ async fn http_get_checks_status_and_digest() {
     let o = http::probe(&check(vec![url("/ok", Some(&"0".repeat(32)), &[])])).await;
     assert!(is_down(&o, &format!("MD5 digest {good}")), "{o:?}");
 
-    let o = http::probe(&check(vec![url("/ok", None, &[]), url("/missing", None, &[])])).await;
+    let o = http::probe(&check(vec![
+        url("/ok", None, &[]),
+        url("/missing", None, &[]),
+    ]))
+    .await;
     assert!(is_down(&o, "GET /missing: status 404"), "{o:?}");
     let o = http::probe(&check(vec![url("/missing", None, &[(404, 404)])])).await;
     assert_eq!(o, Outcome::up());
@@ -187,7 +194,11 @@ fn http_requests_follow_protocol_and_virtualhost() {
     check.http_protocol = Some("1.0C".into());
     check.urls[0].virtualhost = Some("url.example.com".into());
     let r = http::request(&s, &check, &check.urls[0]);
-    assert!(r.starts_with("GET /h HTTP/1.0\r\n") && r.contains("Connection: close\r\nHost: url.example.com\r\n"), "{r}");
+    assert!(
+        r.starts_with("GET /h HTTP/1.0\r\n")
+            && r.contains("Connection: close\r\nHost: url.example.com\r\n"),
+        "{r}"
+    );
     let v6: SocketAddr = "[2001:db8::1]:80".parse().unwrap();
     let check = http_kind(vec![url("/", None, &[])]);
     let s = spec(CheckerKind::Http(check.clone()), v6, 1000);
@@ -199,7 +210,9 @@ fn http_requests_follow_protocol_and_virtualhost() {
 async fn ssl_get_speaks_tls_without_verifying_and_sends_sni_when_asked() {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     let cert = CertificateDer::from(include_bytes!("testdata/cert.der").to_vec());
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(include_bytes!("testdata/key.der").to_vec()));
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        include_bytes!("testdata/key.der").to_vec(),
+    ));
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -230,13 +243,20 @@ async fn ssl_get_speaks_tls_without_verifying_and_sends_sni_when_asked() {
     let mut check = http_kind(vec![url("/ok", Some(&good), &[])]);
     let o = http::probe(&spec(CheckerKind::Ssl(check.clone()), addr, 2000)).await;
     assert_eq!(o, Outcome::up());
-    assert_eq!(snis.lock().unwrap().pop(), Some(None), "no SNI without enable_sni");
+    assert_eq!(
+        snis.lock().unwrap().pop(),
+        Some(None),
+        "no SNI without enable_sni"
+    );
 
     check.virtualhost = Some("backend.test".into());
     check.enable_sni = true;
     let o = http::probe(&spec(CheckerKind::Ssl(check.clone()), addr, 2000)).await;
     assert_eq!(o, Outcome::up());
-    assert_eq!(snis.lock().unwrap().pop(), Some(Some("backend.test".to_string())));
+    assert_eq!(
+        snis.lock().unwrap().pop(),
+        Some(Some("backend.test".to_string()))
+    );
 
     // With a CA configured the certificate is verified.
     let s = spec(CheckerKind::Ssl(check.clone()), addr, 2000);
@@ -266,7 +286,10 @@ fn misc(path: &str, timeout_ms: Option<u64>, dynamic: bool) -> ProbeSpec {
 
 #[tokio::test]
 async fn misc_check_exit_codes_and_dynamic_weights() {
-    assert_eq!(misc::probe(&misc("/bin/true", None, false)).await, Outcome::up());
+    assert_eq!(
+        misc::probe(&misc("/bin/true", None, false)).await,
+        Outcome::up()
+    );
     let o = misc::probe(&misc("/bin/false", None, false)).await;
     assert!(is_down(&o, "exited with status 1"), "{o:?}");
     let o = misc::probe(&misc("/bin/sh -c 'exit 7'", None, true)).await;
@@ -307,9 +330,15 @@ async fn a_hanging_script_is_killed_with_its_group_at_misc_timeout_and_reaped() 
     let o = misc::probe(&misc(&script, Some(400), false)).await;
     let took = started.elapsed();
     assert!(is_down(&o, "timed out"), "{o:?}");
-    assert!(took >= Duration::from_millis(400) && took < Duration::from_secs(2), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
     let text = std::fs::read_to_string(&pids).unwrap();
-    let ids: Vec<u32> = text.split_whitespace().map(|p| p.parse().unwrap()).collect();
+    let ids: Vec<u32> = text
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
     assert_eq!(ids.len(), 2);
     // The script was reaped by us; its background child, killed with the
     // group, is reaped by init: allow it a moment, bounded.
@@ -318,7 +347,11 @@ async fn a_hanging_script_is_killed_with_its_group_at_misc_timeout_and_reaped() 
     while !process_gone(ids[1]) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(process_gone(ids[1]), "background child {} left behind", ids[1]);
+    assert!(
+        process_gone(ids[1]),
+        "background child {} left behind",
+        ids[1]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -334,7 +367,11 @@ async fn smtp_check_wants_a_220_banner_and_a_250_helo() {
                     let _ = s.get_mut().write_all(banner.as_bytes()).await;
                     let mut line = String::new();
                     let _ = s.read_line(&mut line).await;
-                    let reply = if line == "HELO lb.test\r\n" { "250 hi\r\n" } else { "501 what\r\n" };
+                    let reply = if line == "HELO lb.test\r\n" {
+                        "250 hi\r\n"
+                    } else {
+                        "501 what\r\n"
+                    };
                     let _ = s.get_mut().write_all(reply.as_bytes()).await;
                     line.clear();
                     let _ = s.read_line(&mut line).await;
@@ -348,7 +385,10 @@ async fn smtp_check_wants_a_220_banner_and_a_250_helo() {
         hosts: Vec::new(),
     });
     let ok = server("220-mail.test ESMTP\r\n220 ready\r\n").await;
-    assert_eq!(smtp::probe(&spec(kind.clone(), ok, 1000)).await, Outcome::up());
+    assert_eq!(
+        smtp::probe(&spec(kind.clone(), ok, 1000)).await,
+        Outcome::up()
+    );
     let busy = server("554 go away\r\n").await;
     let o = smtp::probe(&spec(kind.clone(), busy, 1000)).await;
     assert!(is_down(&o, "banner reply \"554 go away\""), "{o:?}");
@@ -394,12 +434,18 @@ async fn dns_check_sends_the_query_and_wants_rcode_0() {
         name: "www.example.com".into(),
     });
     let ok = server(0).await;
-    assert_eq!(dns::probe(&spec(kind.clone(), ok, 1000)).await, Outcome::up());
+    assert_eq!(
+        dns::probe(&spec(kind.clone(), ok, 1000)).await,
+        Outcome::up()
+    );
     let servfail = server(2).await;
     let o = dns::probe(&spec(kind.clone(), servfail, 1000)).await;
     assert!(is_down(&o, "RCODE 2"), "{o:?}");
     let o = dns::probe(&spec(kind, closed_port().await, 1000)).await;
-    assert!(is_down(&o, "unreachable") || is_down(&o, "no DNS reply"), "{o:?}");
+    assert!(
+        is_down(&o, "unreachable") || is_down(&o, "no DNS reply"),
+        "{o:?}"
+    );
 }
 
 #[tokio::test]
@@ -422,10 +468,16 @@ async fn udp_check_icmp_errors_replies_and_silence() {
             max_reply_length: None,
         })
     };
-    assert_eq!(udp::probe(&spec(kind(true, None), echo_addr, 500)).await, Outcome::up());
+    assert_eq!(
+        udp::probe(&spec(kind(true, None), echo_addr, 500)).await,
+        Outcome::up()
+    );
     let o = udp::probe(&spec(kind(true, Some(6)), echo_addr, 500)).await;
     assert!(is_down(&o, "reply of 5 bytes"), "{o:?}");
-    assert_eq!(udp::probe(&spec(kind(false, None), silent_addr, 300)).await, Outcome::up());
+    assert_eq!(
+        udp::probe(&spec(kind(false, None), silent_addr, 300)).await,
+        Outcome::up()
+    );
     let o = udp::probe(&spec(kind(true, None), silent_addr, 300)).await;
     assert!(is_down(&o, "no reply"), "{o:?}");
     let closed = {
@@ -479,7 +531,8 @@ mod runner {
             (b("10.0.0.12:80"), Some(Outcome::up())),
             (b("10.0.0.13:80"), None),
         ]))));
-        let rt = HealthRuntime::start_with(plan, fake.clone(), Arc::new(tokio::sync::Semaphore::new(4)));
+        let rt =
+            HealthRuntime::start_with(plan, fake.clone(), Arc::new(tokio::sync::Semaphore::new(4)));
         let mut verdicts = rt.verdicts();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let stats = rt.stats().await;
@@ -499,12 +552,18 @@ mod runner {
         let svc = &v.services[&(b("10.0.0.1:80"), crate::dataplane::Proto::Tcp)];
         assert_eq!(
             svc.backends,
-            vec![(b("10.0.0.11:80"), 1), (b("10.0.0.12:80"), 0), (b("10.0.0.13:80"), 1)]
+            vec![
+                (b("10.0.0.11:80"), 1),
+                (b("10.0.0.12:80"), 0),
+                (b("10.0.0.13:80"), 1)
+            ]
         );
         let snap = rt.snapshot().await;
         let c = &snap.services[0].backends[1].checkers[0];
         assert_eq!(c.failure.as_deref(), Some("gone"));
-        assert!(serde_json::to_string(&snap).unwrap().contains("\"status\":\"removed\""));
+        assert!(serde_json::to_string(&snap)
+            .unwrap()
+            .contains("\"status\":\"removed\""));
         // The hanging one has no result yet.
         assert_eq!(snap.services[0].backends[2].checkers[0].last_result, None);
     }

@@ -267,7 +267,8 @@ impl Actor {
     }
 
     fn log_checker(&self, key: &ProbeKey) {
-        let (Some(spec), Some(c)) = (self.core.plan().probes.get(key), self.core.checker(key)) else {
+        let (Some(spec), Some(c)) = (self.core.plan().probes.get(key), self.core.checker(key))
+        else {
             return;
         };
         let kind = spec.kind_name();
@@ -319,21 +320,39 @@ impl Actor {
                 self.results_tx.clone(),
             )
             .instrument(span);
-            self.tasks
-                .insert(spec.key.clone(), Task(tokio::spawn(fut)));
+            self.tasks.insert(spec.key.clone(), Task(tokio::spawn(fut)));
         }
     }
 
     fn run_actions(&self, actions: Vec<Action>) {
         for a in actions {
             match a {
-                Action::Backend { vip, proto, addr, up: true, .. } => {
+                Action::Backend {
+                    vip,
+                    proto,
+                    addr,
+                    up: true,
+                    ..
+                } => {
                     info!(%vip, %proto, backend = %addr, "backend up: back in the pool");
                 }
-                Action::Backend { vip, proto, addr, up: false, inhibit, reason } => {
+                Action::Backend {
+                    vip,
+                    proto,
+                    addr,
+                    up: false,
+                    inhibit,
+                    reason,
+                } => {
                     warn!(%vip, %proto, backend = %addr, inhibit, reason = reason.as_deref().unwrap_or(""), "backend down: no new connections");
                 }
-                Action::Quorum { vip, proto, up, live_weight, sorry_server } => {
+                Action::Quorum {
+                    vip,
+                    proto,
+                    up,
+                    live_weight,
+                    sorry_server,
+                } => {
                     if up {
                         info!(%vip, %proto, live_weight, "quorum gained");
                     } else {

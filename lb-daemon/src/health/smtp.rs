@@ -60,13 +60,19 @@ async fn expect<R: tokio::io::AsyncBufRead + Unpin>(
         }
         let code: Option<u16> = line.get(..3).and_then(|c| c.parse().ok());
         let Some(code) = code else {
-            return Err(format!("not an SMTP reply to {what}: {:?}", line.trim_end()));
+            return Err(format!(
+                "not an SMTP reply to {what}: {:?}",
+                line.trim_end()
+            ));
         };
         if line.as_bytes().get(3) == Some(&b'-') {
             continue;
         }
         if code != want {
-            return Err(format!("{what} reply {:?}, expected {want}", line.trim_end()));
+            return Err(format!(
+                "{what} reply {:?}, expected {want}",
+                line.trim_end()
+            ));
         }
         return Ok(());
     }

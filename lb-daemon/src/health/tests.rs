@@ -98,7 +98,12 @@ fn failures_are_retried_then_the_backend_goes_down_and_one_success_brings_it_bac
     assert_eq!(b.checkers[0].last_result, Some("success"));
     assert_eq!(
         b.checkers[0].last_change_unix_ms,
-        Some(at(11).duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64)
+        Some(
+            at(11)
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64
+        )
     );
 }
 
@@ -201,7 +206,10 @@ fn quorum_with_hysteresis_switches_to_the_sorry_server_and_back() {
     assert_eq!(v(&core).sorry, Some((sa("10.0.0.99:80"), true)));
     let snap = core.snapshot();
     assert!(!snap.services[0].quorum_up && snap.services[0].sorry_active);
-    assert_eq!(snap.services[0].backends[2].status, BackendStatus::QuorumLost);
+    assert_eq!(
+        snap.services[0].backends[2].status,
+        BackendStatus::QuorumLost
+    );
     // 1 → 3: not yet quorum + hysteresis (4).
     let (_, actions) = core.on_result(&k11, at(3), Outcome::up());
     assert!(notifies(&actions).is_empty());
@@ -246,7 +254,10 @@ fn a_shared_probe_decides_the_backend_in_every_service() {
     assert_eq!(weights(&core, 1), vec![0]);
     let snap = core.snapshot();
     assert_eq!(snap.services[0].backends[0].status, BackendStatus::Removed);
-    assert_eq!(snap.services[1].backends[0].status, BackendStatus::Inhibited);
+    assert_eq!(
+        snap.services[1].backends[0].status,
+        BackendStatus::Inhibited
+    );
 }
 
 #[test]
@@ -289,7 +300,11 @@ fn apply_sets_weights_and_adds_the_sorry_server() {
     };
     let mut specs = vec![spec(&["10.0.0.11:80", "10.0.0.12:80", "10.0.0.13:80"])];
     super::apply(&mut specs, &core.verdicts());
-    let w: Vec<_> = specs[0].backends.iter().map(|b| (b.addr, b.weight)).collect();
+    let w: Vec<_> = specs[0]
+        .backends
+        .iter()
+        .map(|b| (b.addr, b.weight))
+        .collect();
     assert_eq!(
         w,
         vec![
@@ -319,7 +334,13 @@ fn apply_sets_weights_and_adds_the_sorry_server() {
 #[test]
 fn the_first_probe_waits_a_fraction_of_warmup() {
     use super::core::first_delay;
-    assert_eq!(first_delay(Duration::from_secs(10), 0.25), Duration::from_millis(2500));
+    assert_eq!(
+        first_delay(Duration::from_secs(10), 0.25),
+        Duration::from_millis(2500)
+    );
     assert_eq!(first_delay(Duration::ZERO, 0.9), Duration::ZERO);
-    assert_eq!(first_delay(Duration::from_secs(1), 7.0), Duration::from_secs(1));
+    assert_eq!(
+        first_delay(Duration::from_secs(1), 7.0),
+        Duration::from_secs(1)
+    );
 }
