@@ -17,6 +17,7 @@ use crate::{
         xdp::{AttachMode, LoadOptions, XdpDataplane},
         Dataplane, Mode, ServiceSpec,
     },
+    health,
     net::{Interface, MacAddr, Netlink},
     services,
 };
@@ -63,6 +64,8 @@ struct State {
     applied: Option<Vec<ServiceSpec>>,
     /// Backends already warned about, so a bad route is logged once.
     warned: HashSet<IpAddr>,
+    /// Health verdicts, applied to `wanted` on every reconcile.
+    health: tokio::sync::watch::Receiver<std::sync::Arc<health::Verdicts>>,
 }
 
 pub async fn run(opts: Options) -> anyhow::Result<()> {
@@ -107,6 +110,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     dataplane.set_tunnel_source(v4, v6)?;
     info!(dataplane = %dataplane.describe(), "data plane ready");
 
+    let checks = health::HealthRuntime::start(
+        health::HealthPlan::from_config(&config),
+        health::RunnerOptions::default(),
+    );
     let mut state = State {
         netlink,
         interfaces,
@@ -114,6 +121,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         wanted: plan(&config),
         applied: None,
         warned: HashSet::new(),
+        health: checks.verdicts(),
     };
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -129,6 +137,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                     Ok(config) => {
                         info!(file = %opts.config_file.display(), "configuration reloaded");
                         state.wanted = plan(&config);
+                        checks.reload(health::HealthPlan::from_config(&config));
                         next = Duration::ZERO;
                     }
                     Err(diags) => {
@@ -145,6 +154,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                     warn!("recounting connections: {e}");
                 }
             }
+            // A health change is applied at once.
+            Ok(()) = state.health.changed() => { next = Duration::ZERO; }
             _ = tokio::time::sleep(next) => {
                 next = match state.reconcile().instrument(info_span!("reconcile")).await {
                     Ok(true) => RESOLVE_STEADY,
@@ -179,6 +190,7 @@ impl State {
     async fn reconcile(&mut self) -> anyhow::Result<bool> {
         let neighbours = self.netlink.neighbours().await?;
         let mut specs = self.wanted.clone();
+        health::apply(&mut specs, &self.health.borrow_and_update());
         let mut complete = true;
         for spec in &mut specs {
             // Only DR needs backend MACs; NAT and TUN use the kernel's FIB.
@@ -192,13 +204,15 @@ impl State {
         }
         if self.applied.as_ref() != Some(&specs) {
             self.dataplane.apply(&specs)?;
-            for s in &specs {
+            for s in &mut specs {
+                // Endpoints: the real servers and the sorry server.
+                let total = s.backends.len() + usize::from(s.sorry.is_some());
+                let mode = s.mode;
                 let ready = s
-                    .backends
-                    .iter()
-                    .filter(|b| s.mode != Mode::Dr || b.mac.is_some())
+                    .all_backends_mut()
+                    .filter(|b| mode != Mode::Dr || b.mac.is_some())
                     .count();
-                info!(vip = %s.vip, proto = %s.proto, backends = s.backends.len(), ready, "service applied");
+                info!(vip = %s.vip, proto = %s.proto, backends = total, ready, "service applied");
             }
             self.applied = Some(specs);
         }

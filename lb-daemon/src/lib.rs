@@ -6,6 +6,7 @@ pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
+pub mod health;
 pub mod net;
 pub mod services;
 pub mod vrrp;

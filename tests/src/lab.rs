@@ -33,6 +33,11 @@ pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 10);
 pub const LB: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 pub const BACKENDS: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 77, 0, 11), Ipv4Addr::new(10, 77, 0, 12)];
 
+/// Address of backend `i` (0-based): 10.77.0.11, .12, .13, ...
+pub fn backend_ip(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 77, 0, 11 + i as u8)
+}
+
 /// Deterministic MACs: 02:77:00:00:00:<last octet of the host's address>.
 pub fn mac_of(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x77, 0, 0, 0, ip.octets()[3]]
@@ -94,6 +99,12 @@ mod tempdir {
 impl DrLab {
     /// Builds the topology and starts an HTTP server on each backend.
     pub fn new() -> Result<Self> {
+        Self::with_backends(BACKENDS.len())
+    }
+
+    /// The lab with `n` backends (b1 at 10.77.0.11, b2 at .12, ...), each
+    /// serving HTTP on port 80 with a body naming it.
+    pub fn with_backends(n: usize) -> Result<Self> {
         netns::sweep_stale();
         let prefix = netns::unique_prefix();
         let dir = tempdir::TempDir::new(&prefix)?;
@@ -121,8 +132,8 @@ impl DrLab {
         let client = host("c", CLIENT)?;
         let lb = host("lb", LB)?;
         let mut backends = Vec::new();
-        for (i, ip) in BACKENDS.iter().enumerate() {
-            backends.push(host(&format!("b{}", i + 1), *ip)?);
+        for i in 0..n {
+            backends.push(host(&format!("b{}", i + 1), backend_ip(i))?);
         }
         let mut lab = Self {
             children: Vec::new(),
@@ -154,19 +165,8 @@ impl DrLab {
                    echo 2 > /proc/sys/net/ipv4/conf/$i/arp_announce; \
                  done")?;
         }
-        let http = crate::bin("lb-test-http");
         for i in 0..lab.backends.len() {
-            let name = format!("b{}", i + 1);
-            let log = lab.dir.path().join(format!("{name}.log"));
-            let child = lab.backends[i]
-                .ns
-                .command(&http)
-                .args(["0.0.0.0:80", &name])
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log)?)
-                .spawn()
-                .context("starting lb-test-http")?;
-            lab.children.push((name, child));
+            lab.start_backend_server(i, 80)?;
         }
         // Native XDP_TX out of lb's eth0 arrives on its bridge port: give
         // that veth an XDP program so the frames are delivered.
@@ -179,6 +179,65 @@ impl DrLab {
         Ok(lab)
     }
 
+    /// Starts lb-test-http on backend `i` (0-based) at `port`, answering
+    /// with the backend's name (`b1`, ...). Its process is named
+    /// `b<i+1>:<port>` for [`DrLab::stop_backend_server`].
+    pub fn start_backend_server(&mut self, i: usize, port: u16) -> Result<()> {
+        let name = format!("b{}", i + 1);
+        let id = format!("{name}:{port}");
+        let log = self.dir.path().join(format!("{name}-{port}.log"));
+        let child = self.backends[i]
+            .ns
+            .command(crate::bin("lb-test-http"))
+            .args([&format!("0.0.0.0:{port}"), &name])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .context("starting lb-test-http")?;
+        self.children.push((id.clone(), child));
+        // Listening before returning, so a check right after sees it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let want = format!(":{port:04X} ");
+        while Instant::now() < deadline {
+            let out = self.backends[i].ns.sh("cat /proc/net/tcp")?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            if text
+                .lines()
+                .any(|l| l.contains(&want) && l.contains(" 0A "))
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!("{id} not listening after 5 s")
+    }
+
+    /// Stops the server started by [`DrLab::start_backend_server`].
+    pub fn stop_backend_server(&mut self, i: usize, port: u16) -> Result<()> {
+        let id = format!("b{}:{port}", i + 1);
+        let at = self
+            .children
+            .iter()
+            .position(|(n, _)| *n == id)
+            .with_context(|| format!("{id} not running"))?;
+        let (_, mut child) = self.children.remove(at);
+        child.kill()?;
+        child.wait()?;
+        Ok(())
+    }
+
+    /// Sends SIGHUP to lbd (reload).
+    pub fn reload_lbd(&self) -> Result<()> {
+        let (_, child) = self
+            .children
+            .iter()
+            .find(|(n, _)| n == "lbd")
+            .context("lbd not running")?;
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+        Ok(())
+    }
+
     /// Writes a config file into the lab's directory.
     pub fn write_config(&self, name: &str, text: &str) -> Result<PathBuf> {
         let p = self.dir.path().join(name);
@@ -189,6 +248,12 @@ impl DrLab {
     /// Starts `lbd` on the load balancer's eth0 and waits until every backend
     /// of the configuration has a MAC.
     pub fn start_lbd(&mut self, config: &Path, xdp_mode: &str) -> Result<()> {
+        let n = self.backends.len();
+        self.start_lbd_ready(config, xdp_mode, n)
+    }
+
+    /// Starts `lbd` and waits until `ready` backends have a MAC.
+    pub fn start_lbd_ready(&mut self, config: &Path, xdp_mode: &str, ready: usize) -> Result<()> {
         let log = self.dir.path().join("lbd.log");
         let child = self
             .lb
@@ -203,7 +268,7 @@ impl DrLab {
             .spawn()
             .context("starting lbd")?;
         self.children.push(("lbd".into(), child));
-        let want = format!("ready={}", self.backends.len());
+        let want = format!("ready={ready}");
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
