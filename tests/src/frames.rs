@@ -1,6 +1,6 @@
 //! Hand-built Ethernet frames for BPF_PROG_TEST_RUN fixtures.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub const ETH_P_IPV4: u16 = 0x0800;
 pub const ETH_P_ARP: u16 = 0x0806;
@@ -136,6 +136,110 @@ pub fn udp4_frame(
     ethernet(dst_mac, src_mac, ETH_P_IPV4, &ipv4(src, dst, 17, &d))
 }
 
+/// An IPv6 header followed by `payload`.
+pub fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, next: u8, payload: &[u8]) -> Vec<u8> {
+    let mut h = vec![0x60, 0, 0, 0];
+    h.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    h.extend_from_slice(&[next, 64]);
+    h.extend_from_slice(&src.octets());
+    h.extend_from_slice(&dst.octets());
+    h.extend_from_slice(payload);
+    h
+}
+
+fn pseudo_sum6(src: Ipv6Addr, dst: Ipv6Addr, proto: u8, len: usize) -> u32 {
+    let mut sum = 0u32;
+    for a in [src.octets(), dst.octets()] {
+        for c in a.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+        }
+    }
+    sum + len as u32 + u32::from(proto)
+}
+
+/// Pseudo-header sum of either family (for checksum checks).
+pub fn pseudo_sum_ip(src: IpAddr, dst: IpAddr, proto: u8, len: usize) -> u32 {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => pseudo_sum(s, d, proto, len),
+        (IpAddr::V6(s), IpAddr::V6(d)) => pseudo_sum6(s, d, proto, len),
+        _ => panic!("mixed families"),
+    }
+}
+
+/// A TCP segment over either family, checksummed.
+pub fn tcp_ip(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    let mut t = Vec::with_capacity(20);
+    t.extend_from_slice(&sport.to_be_bytes());
+    t.extend_from_slice(&dport.to_be_bytes());
+    t.extend_from_slice(&1000u32.to_be_bytes());
+    t.extend_from_slice(&0u32.to_be_bytes());
+    t.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    let c = checksum(&t, pseudo_sum_ip(src, dst, 6, t.len()));
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    t
+}
+
+/// A whole Ethernet/IP/TCP frame of either family.
+pub fn tcp_frame(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    flags: u8,
+) -> Vec<u8> {
+    let seg = tcp_ip(src, dst, sport, dport, flags);
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            ethernet(dst_mac, src_mac, ETH_P_IPV4, &ipv4(s, d, 6, &seg))
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            ethernet(dst_mac, src_mac, ETH_P_IPV6, &ipv6(s, d, 6, &seg))
+        }
+        _ => panic!("mixed families"),
+    }
+}
+
+/// The IP header offset and family of a frame without VLAN tags.
+fn l3(frame: &[u8]) -> (usize, bool) {
+    (14, u16::from_be_bytes([frame[12], frame[13]]) == ETH_P_IPV6)
+}
+
+/// Source, destination, L4 offset and protocol of an IP packet at `off`.
+pub fn ip_fields(frame: &[u8], off: usize, v6: bool) -> (IpAddr, IpAddr, usize, u8) {
+    if v6 {
+        let s: [u8; 16] = frame[off + 8..off + 24].try_into().unwrap();
+        let d: [u8; 16] = frame[off + 24..off + 40].try_into().unwrap();
+        (IpAddr::from(s), IpAddr::from(d), off + 40, frame[off + 6])
+    } else {
+        let s: [u8; 4] = frame[off + 12..off + 16].try_into().unwrap();
+        let d: [u8; 4] = frame[off + 16..off + 20].try_into().unwrap();
+        let ihl = usize::from(frame[off] & 0xf) * 4;
+        (IpAddr::from(s), IpAddr::from(d), off + ihl, frame[off + 9])
+    }
+}
+
+/// Whether the IP header checksum (IPv4) and the TCP/UDP checksum of the
+/// packet at `off` verify.
+pub fn checksums_ok_at(frame: &[u8], off: usize, v6: bool) -> bool {
+    let (src, dst, l4, proto) = ip_fields(frame, off, v6);
+    if !v6 && checksum(&frame[off..l4], 0) != 0 {
+        return false;
+    }
+    let seg = &frame[l4..];
+    if proto == 17 && !v6 && seg[6..8] == [0, 0] {
+        return true;
+    }
+    checksum(seg, pseudo_sum_ip(src, dst, proto, seg.len())) == 0
+}
+
+/// `checksums_ok_at` for the frame's own (outer) IP packet.
+pub fn checksums_ok(frame: &[u8]) -> bool {
+    let (off, v6) = l3(frame);
+    checksums_ok_at(frame, off, v6)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +253,24 @@ mod tests {
             &[],
         );
         assert_eq!(checksum(&h[..20], 0), 0);
+    }
+
+    #[test]
+    fn built_frames_have_valid_checksums_and_a_change_is_caught() {
+        for (s, d) in [("10.0.0.1", "10.0.0.2"), ("2001:db8::1", "2001:db8::2")] {
+            let mut f = tcp_frame(
+                [1; 6],
+                [2; 6],
+                s.parse().unwrap(),
+                d.parse().unwrap(),
+                1,
+                2,
+                2,
+            );
+            assert!(checksums_ok(&f));
+            let n = f.len();
+            f[n - 3] ^= 1;
+            assert!(!checksums_ok(&f));
+        }
     }
 }

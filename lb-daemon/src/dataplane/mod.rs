@@ -4,6 +4,7 @@
 //! hands the whole set to a `Dataplane`; the implementation works out what
 //! changed. Only implementations touch BPF maps (or, later, IPVS).
 
+pub mod model;
 pub mod regions;
 pub mod schedule;
 pub mod xdp;

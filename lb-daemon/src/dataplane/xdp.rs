@@ -71,14 +71,15 @@ struct Installed {
     maglev_size: Option<u32>,
 }
 
-/// Allocates small integer ids; released ids wait one round before reuse,
-/// so a flow still pointing at a released backend never finds another
-/// backend of its service in that slot.
+/// Allocates small integer ids in turn, wrapping around: a released id is
+/// handed out again only after every other free id has been, so a flow
+/// still pointing at a removed service or backend practically never finds
+/// a new one under the same id (and released ids wait at least one round).
 #[derive(Debug)]
 struct Ids {
-    next: u32,
+    cursor: u32,
     max: u32,
-    free: Vec<u32>,
+    in_use: std::collections::HashSet<u32>,
     retiring: Vec<u32>,
     what: &'static str,
 }
@@ -86,40 +87,40 @@ struct Ids {
 impl Ids {
     fn new(max: u32, what: &'static str) -> Self {
         Self {
-            next: 0,
+            cursor: 0,
             max,
-            free: Vec::new(),
+            in_use: std::collections::HashSet::new(),
             retiring: Vec::new(),
             what,
         }
     }
     fn take(&mut self) -> Result<u32, DataplaneError> {
-        if let Some(id) = self.free.pop() {
-            return Ok(id);
-        }
-        if self.next >= self.max {
+        if self.in_use.len() + self.retiring.len() >= self.max as usize {
             return Err(DataplaneError::Capacity {
                 what: self.what,
                 max: self.max,
             });
         }
-        self.next += 1;
-        Ok(self.next - 1)
-    }
-    fn claim(&mut self, id: u32) {
-        self.free.retain(|&f| f != id);
-        while self.next <= id {
-            if self.next != id {
-                self.free.push(self.next);
+        loop {
+            let id = self.cursor;
+            self.cursor = (self.cursor + 1) % self.max;
+            if !self.in_use.contains(&id) && !self.retiring.contains(&id) {
+                self.in_use.insert(id);
+                return Ok(id);
             }
-            self.next += 1;
         }
     }
+    fn claim(&mut self, id: u32) {
+        self.in_use.insert(id);
+        self.cursor = self.cursor.max((id + 1) % self.max);
+    }
     fn release(&mut self, id: u32) {
-        self.retiring.push(id);
+        if self.in_use.remove(&id) {
+            self.retiring.push(id);
+        }
     }
     fn next_round(&mut self) {
-        self.free.append(&mut self.retiring);
+        self.retiring.clear();
     }
 }
 
@@ -735,6 +736,21 @@ impl XdpDataplane {
                 .map_err(map_err(names::BACKEND_CONNS))?;
         }
         Ok(())
+    }
+
+    /// The installed table of a service (ring, buckets, Maglev table or
+    /// candidate list) and its backends' slot ids, read back from the maps:
+    /// what differential tests feed the reference model.
+    pub fn installed_table(
+        &self,
+        vip: SocketAddr,
+        proto: Proto,
+    ) -> Option<(Vec<u32>, StdHashMap<SocketAddr, u32>)> {
+        let inst = self.installed.get(&vip_key(vip, proto))?;
+        let table = (0..inst.region.len)
+            .map(|i| self.maps.schedule.get(&(inst.region.off + i), 0).ok())
+            .collect::<Option<Vec<u32>>>()?;
+        Some((table, inst.backends.clone()))
     }
 
     /// Live connections, at most `limit`.
