@@ -1,5 +1,6 @@
 //! lbd's main loop: keep the data plane carrying what the configuration asks
-//! for, with backend MACs from the kernel's neighbour table.
+//! for, with backend MACs from the kernel's neighbour table, and run the
+//! VRRP instances.
 
 use std::{
     collections::HashSet,
@@ -16,6 +17,7 @@ use crate::{
     dataplane::{xdp::AttachMode, xdp::XdpDataplane, Dataplane, ServiceSpec},
     net::{Interface, MacAddr, Netlink},
     services,
+    vrrp::VrrpRuntime,
 };
 
 /// How `lbd` was asked to run.
@@ -54,37 +56,19 @@ struct State {
 
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let config = load_config(&opts.config_file).map_err(|d| anyhow::anyhow!("{d}"))?;
-    let object_bytes;
-    let object: &[u8] = match &opts.bpf_object {
-        Some(path) => {
-            object_bytes = std::fs::read(path)
-                .map_err(|e| anyhow::anyhow!("reading eBPF object {}: {e}", path.display()))?;
-            &object_bytes
-        }
-        None => crate::bpf_object::embedded()?,
+    // XDP is needed only to carry virtual servers: a VRRP-only
+    // configuration runs without it.
+    let mut state = if config.virtual_servers.is_empty() && opts.interfaces.is_empty() {
+        info!("no virtual_server and no --interface: running without the XDP data plane");
+        None
+    } else {
+        Some(State::start(&opts, &config).await?)
     };
-    if opts.interfaces.is_empty() {
-        anyhow::bail!("no interface given: use --interface IFACE (repeatable)");
-    }
-    let netlink = Netlink::new()?;
-    let mut interfaces = Vec::new();
-    for name in &opts.interfaces {
-        interfaces.push(netlink.interface(name).await?);
-    }
-    let mut dataplane = XdpDataplane::load(object)?;
-    for iface in &interfaces {
-        dataplane.attach(iface, opts.xdp_mode)?;
-    }
-    info!(dataplane = %dataplane.describe(), "data plane ready");
+    let mut vrrp = match config.vrrp_instances.is_empty() {
+        true => None,
+        false => Some(VrrpRuntime::start(&config)?),
+    };
 
-    let mut state = State {
-        netlink,
-        interfaces,
-        dataplane,
-        wanted: plan(&config),
-        applied: None,
-        warned: HashSet::new(),
-    };
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -97,8 +81,18 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 match load_config(&opts.config_file) {
                     Ok(config) => {
                         info!(file = %opts.config_file.display(), "configuration reloaded");
-                        state.wanted = plan(&config);
+                        match &mut state {
+                            Some(state) => state.wanted = plan(&config),
+                            None if !config.virtual_servers.is_empty() => warn!(
+                                "virtual_server added: restart lbd with --interface to carry it"
+                            ),
+                            None => {}
+                        }
                         next = Duration::ZERO;
+                        if let Err(e) = reload_vrrp(&mut vrrp, &config).await {
+                            error!("{e:#}");
+                            error!("VRRP reload refused: the running instances are kept");
+                        }
                     }
                     Err(diags) => {
                         // A bad file never replaces a running configuration.
@@ -109,7 +103,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                     }
                 }
             }
-            _ = tokio::time::sleep(next) => {
+            _ = tokio::time::sleep(next), if state.is_some() => {
+                let Some(state) = state.as_mut() else { continue };
                 next = match state.reconcile().instrument(info_span!("reconcile")).await {
                     Ok(true) => RESOLVE_STEADY,
                     Ok(false) => RESOLVE_PENDING,
@@ -118,10 +113,29 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             }
         }
     }
+    // VRRP first: a master hands over (priority 0) and removes its
+    // addresses while the data plane still carries traffic.
+    if let Some(vrrp) = vrrp {
+        vrrp.shutdown().await;
+    }
     // Dropping the data plane detaches XDP from every interface.
     drop(state);
     info!("stopped");
     Ok(())
+}
+
+async fn reload_vrrp(
+    vrrp: &mut Option<VrrpRuntime>,
+    config: &config::Config,
+) -> anyhow::Result<()> {
+    match vrrp {
+        Some(rt) => rt.reload(config).await,
+        None if config.vrrp_instances.is_empty() => Ok(()),
+        None => {
+            *vrrp = Some(VrrpRuntime::start(config)?);
+            Ok(())
+        }
+    }
 }
 
 fn plan(config: &config::Config) -> Vec<ServiceSpec> {
@@ -133,6 +147,42 @@ fn plan(config: &config::Config) -> Vec<ServiceSpec> {
 }
 
 impl State {
+    /// Loads the eBPF object and attaches it to every `--interface`.
+    async fn start(opts: &Options, config: &config::Config) -> anyhow::Result<State> {
+        if opts.interfaces.is_empty() {
+            anyhow::bail!(
+                "virtual_server needs the XDP data plane: use --interface IFACE (repeatable)"
+            );
+        }
+        let object_bytes;
+        let object: &[u8] = match &opts.bpf_object {
+            Some(path) => {
+                object_bytes = std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("reading eBPF object {}: {e}", path.display()))?;
+                &object_bytes
+            }
+            None => crate::bpf_object::embedded()?,
+        };
+        let netlink = Netlink::new()?;
+        let mut interfaces = Vec::new();
+        for name in &opts.interfaces {
+            interfaces.push(netlink.interface(name).await?);
+        }
+        let mut dataplane = XdpDataplane::load(object)?;
+        for iface in &interfaces {
+            dataplane.attach(iface, opts.xdp_mode)?;
+        }
+        info!(dataplane = %dataplane.describe(), "data plane ready");
+        Ok(State {
+            netlink,
+            interfaces,
+            dataplane,
+            wanted: plan(config),
+            applied: None,
+            warned: HashSet::new(),
+        })
+    }
+
     /// Resolves backend MACs and applies the result if it changed. Returns
     /// whether every backend has a MAC.
     async fn reconcile(&mut self) -> anyhow::Result<bool> {

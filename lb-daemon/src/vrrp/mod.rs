@@ -11,13 +11,21 @@
 //! The behaviour mirrors keepalived 2.2.x wherever it differs from the RFCs,
 //! since we must be a correct peer of it.
 
+pub mod addresses;
+pub mod config_map;
 pub mod counters;
+pub mod garp;
 pub mod instance;
+pub mod network;
+pub mod notify;
 pub mod packet;
 pub mod params;
 pub mod reason;
+pub mod status;
 pub mod sync_group;
+pub mod tasks;
 pub mod timing;
+pub mod track;
 pub mod validate;
 
 #[cfg(test)]
@@ -31,5 +39,7 @@ pub use packet::{
 };
 pub use params::{GarpParams, InitialState, InstanceParams, ParamError};
 pub use reason::DropReason;
+pub use status::{InstanceStatus, StatusBoard};
 pub use sync_group::{MemberStatus, SyncCommand, SyncDecision, SyncGroup};
+pub use tasks::VrrpRuntime;
 pub use validate::AdvertError;
