@@ -39,7 +39,6 @@ const CHANNEL: usize = 256;
 
 /// The running VRRP instances of one configuration.
 pub struct VrrpRuntime {
-    kernel: Kernel,
     status: StatusBoard,
     units: BTreeMap<String, Unit>,
 }
@@ -56,7 +55,6 @@ impl VrrpRuntime {
     pub fn start(config: &Config) -> anyhow::Result<VrrpRuntime> {
         let plan = plan(config)?;
         let mut rt = VrrpRuntime {
-            kernel: Kernel::new()?,
             status: StatusBoard::default(),
             units: BTreeMap::new(),
         };
@@ -130,8 +128,16 @@ impl VrrpRuntime {
     fn spawn(&mut self, spec: UnitSpec) {
         let (stop, stop_rx) = watch::channel(false);
         let key = spec.key();
-        let driver = Driver::new(spec.clone(), self.kernel.clone(), self.status.clone());
-        let task = tokio::spawn(driver.run(stop_rx));
+        let status = self.status.clone();
+        let unit = spec.clone();
+        let task = tokio::spawn(async move {
+            // A netlink connection per unit: a connection serves one dump
+            // at a time (a second one gets EBUSY).
+            match Kernel::new() {
+                Ok(kernel) => Driver::new(unit, kernel, status).run(stop_rx).await,
+                Err(e) => error!(unit = %unit.key(), "netlink: {e}"),
+            }
+        });
         self.units.insert(key, Unit { spec, stop, task });
     }
 }
@@ -436,7 +442,6 @@ impl Driver {
             .collect();
         if !links.is_empty() {
             tasks.push(tokio::spawn(track::watch_links(
-                self.kernel.clone(),
                 links.into_iter().collect(),
                 ttx.clone(),
                 stop.clone(),

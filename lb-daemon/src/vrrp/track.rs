@@ -32,7 +32,6 @@ pub enum TrackerMsg {
 /// Watches the links in `names` and reports every change, and each link's
 /// first state. A link that does not exist is down.
 pub async fn watch_links(
-    kernel: Kernel,
     names: Vec<String>,
     tx: mpsc::Sender<TrackerMsg>,
     mut stop: watch::Receiver<bool>,
@@ -46,6 +45,13 @@ pub async fn watch_links(
         Err(e) => {
             warn!("link events unavailable ({e}): polling link state");
             None
+        }
+    };
+    let kernel = match Kernel::new() {
+        Ok(k) => k,
+        Err(e) => {
+            warn!("netlink: {e}: interfaces are not tracked");
+            return;
         }
     };
     let mut known: BTreeMap<String, bool> = BTreeMap::new();
