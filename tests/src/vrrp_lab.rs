@@ -108,11 +108,7 @@ impl VrrpLab {
         }
         let conf = self.path(&format!("{name}.conf"));
         std::fs::write(&conf, config)?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path(&format!("{name}.log")))?;
-        let mut cmd = match daemon {
+        let cmd = match daemon {
             Daemon::Lbd => {
                 let mut c = self.routers[r].command(crate::bin("lbd"));
                 c.arg("-f")
@@ -129,6 +125,30 @@ impl VrrpLab {
                 c
             }
         };
+        self.spawn(name, cmd)
+    }
+
+    /// Starts any program on router `r` (a test server, say) under `name`.
+    pub fn start_program(
+        &mut self,
+        name: &str,
+        r: usize,
+        program: impl AsRef<std::ffi::OsStr>,
+        args: &[&str],
+    ) -> Result<()> {
+        let mut cmd = self.routers[r].command(program);
+        cmd.args(args);
+        self.spawn(name, cmd)
+    }
+
+    fn spawn(&mut self, name: &str, mut cmd: Command) -> Result<()> {
+        if self.procs.iter().any(|p| p.name == name) {
+            bail!("{name} is already running");
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path(&format!("{name}.log")))?;
         let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
