@@ -366,25 +366,18 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Config {
-        let dir = std::env::temp_dir().join(format!("lb-cfgmap-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(format!(
-            "{:x}.conf",
-            text.len() * 31 + text.as_bytes()[10] as usize
-        ));
-        std::fs::write(&p, text).unwrap();
-        let c = crate::config::load(&p).map(|l| l.config);
-        let _ = std::fs::remove_file(&p);
-        c.unwrap_or_else(|d| panic!("{d}"))
+        crate::config::parse_str(text, std::path::Path::new("test.conf"))
+            .map(|l| l.config)
+            .unwrap_or_else(|d| panic!("{d}"))
     }
 
     #[test]
     fn maps_an_instance_with_keepalived_defaults() {
         let c = load(
-            "vrrp_script chk { script \"/bin/true\" interval 2 weight -20 }\n\
+            "vrrp_script chk {\n script \"/bin/true\"\n interval 2\n weight -20\n}\n\
              vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 150\n\
-             advert_int 1\n authentication { auth_type PASS auth_pass secret123 }\n\
-             virtual_ipaddress { 10.0.0.100/24 }\n track_script { chk }\n}\n",
+             advert_int 1\n authentication {\n auth_type PASS\n auth_pass secret123\n }\n\
+             virtual_ipaddress {\n 10.0.0.100/24\n }\n track_script {\n chk\n }\n}\n",
         );
         let units = plan(&c).unwrap();
         assert_eq!(units.len(), 1);
@@ -404,14 +397,14 @@ mod tests {
     #[test]
     fn v3_interval_in_centiseconds_and_sync_groups() {
         let c = load(
-            "global_defs { vrrp_version 3 }\n\
-             vrrp_sync_group G { group { A B } }\n\
-             vrrp_instance A { interface eth0 virtual_router_id 1 advert_int 0.15 \
-               virtual_ipaddress { 10.0.0.1 } }\n\
-             vrrp_instance B { interface eth1 virtual_router_id 2 \
-               virtual_ipaddress { 10.0.1.1 } }\n\
-             vrrp_instance C { interface eth1 virtual_router_id 3 \
-               virtual_ipaddress { 10.0.2.1 } }\n",
+            "global_defs {\n vrrp_version 3\n}\n\
+             vrrp_sync_group G {\n group {\n A\n B\n }\n}\n\
+             vrrp_instance A {\n interface eth0\n virtual_router_id 1\n advert_int 0.15\n\
+               virtual_ipaddress {\n 10.0.0.1\n }\n}\n\
+             vrrp_instance B {\n interface eth1\n virtual_router_id 2\n\
+               virtual_ipaddress {\n 10.0.1.1\n }\n}\n\
+             vrrp_instance C {\n interface eth1\n virtual_router_id 3\n\
+               virtual_ipaddress {\n 10.0.2.1\n }\n}\n",
         );
         let units = plan(&c).unwrap();
         assert_eq!(units.len(), 2);
@@ -422,16 +415,17 @@ mod tests {
     }
 
     #[test]
-    fn missing_interface_and_unknown_script_are_errors() {
+    fn missing_interface_and_ah_auth_are_errors() {
         let c = load(
-            "vrrp_instance A { virtual_router_id 1 virtual_ipaddress { 10.0.0.1 } }\n\
-             vrrp_instance B { interface eth0 virtual_router_id 2 \
-               virtual_ipaddress { 10.0.0.2 } track_script { nope } }\n",
+            "vrrp_instance A {\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n\
+             vrrp_instance B {\n interface eth0\n virtual_router_id 2\n\
+               authentication {\n auth_type AH\n auth_pass x\n }\n\
+               virtual_ipaddress {\n 10.0.0.2\n }\n}\n",
         );
         let errors = plan(&c).unwrap_err();
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors[0].to_string().contains("no `interface`"));
-        assert!(errors[1].to_string().contains("`nope`"));
+        assert!(errors[1].to_string().contains("AH"));
     }
 
     #[test]
