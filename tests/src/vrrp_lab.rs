@@ -234,8 +234,10 @@ impl VrrpLab {
     }
 
     /// Whether router `r` has `addr` on any interface.
-    pub fn has_addr(&self, r: usize, addr: Ipv4Addr) -> bool {
-        let Ok(out) = self.routers[r].ip(&["-o", "-4", "addr", "show"]) else {
+    pub fn has_addr(&self, r: usize, addr: impl Into<std::net::IpAddr>) -> bool {
+        let addr = addr.into();
+        let family = if addr.is_ipv6() { "-6" } else { "-4" };
+        let Ok(out) = self.routers[r].ip(&["-o", family, "addr", "show"]) else {
             return false;
         };
         let needle = format!(" {addr}/");

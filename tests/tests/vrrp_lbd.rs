@@ -374,3 +374,53 @@ fn vrrp_lbd_sighup_keeps_unchanged_instances() {
         .unwrap();
     lab.check_running("a").unwrap();
 }
+
+#[test]
+fn vrrp_two_lbd_ipv6_failover() {
+    let mut lab = VrrpLab::new(2).expect("lab");
+    let vip6: std::net::Ipv6Addr = "fd88::100".parse().unwrap();
+    // IPv6 VRRP is v3, sent from the link-local address (which is usable
+    // once its duplicate address detection is over: lbd retries).
+    let conf = |priority: u8| {
+        format!(
+            "vrrp_instance VI_6 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 61\n\
+             priority {priority}\n  advert_int 0.1\n\
+             virtual_ipaddress {{\n    {vip6}/64\n  }}\n}}\n"
+        )
+    };
+    lab.start("a", 0, Daemon::Lbd, &conf(100)).unwrap();
+    lab.start("b", 1, Daemon::Lbd, &conf(50)).unwrap();
+    let holders = |lab: &VrrpLab| {
+        (0..2)
+            .filter(|r| lab.has_addr(*r, vip6))
+            .collect::<Vec<_>>()
+    };
+    let wait = |lab: &VrrpLab, want: usize| {
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while holders(lab) != [want] {
+            assert!(
+                Instant::now() < deadline,
+                "IPv6 VIP not on r{} alone: {:?}\n{}",
+                want + 1,
+                holders(lab),
+                lab.logs()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait(&lab, 0);
+    // b hears a: it never takes the VIP while a runs.
+    let end = Instant::now() + Duration::from_millis(800);
+    while Instant::now() < end {
+        assert_eq!(holders(&lab), [0], "{}", lab.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let start = Instant::now();
+    lab.signal("a", libc::SIGTERM).unwrap();
+    wait(&lab, 1);
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_millis(300),
+        "IPv6 graceful takeover took {took:?}"
+    );
+}

@@ -200,7 +200,8 @@ fn recv_v4(s: &Socket) -> io::Result<Received> {
 
 fn recv_v6(s: &Socket) -> io::Result<Received> {
     let mut buf = [0u8; RECV_BUF];
-    let mut control = [0u8; 256];
+    // u64s: control messages must be aligned for cmsghdr.
+    let mut control = [0u64; 32];
     // SAFETY: zeroed sockaddr_in6 is a valid value.
     let mut from: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
     let mut iov = libc::iovec {
@@ -214,7 +215,7 @@ fn recv_v6(s: &Socket) -> io::Result<Received> {
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = control.len();
+    msg.msg_controllen = std::mem::size_of_val(&control);
     // SAFETY: msg describes valid buffers.
     let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, 0) };
     if n < 0 {
