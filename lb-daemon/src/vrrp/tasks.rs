@@ -143,6 +143,16 @@ impl VrrpRuntime {
 }
 
 fn plan(config: &Config) -> anyhow::Result<Vec<UnitSpec>> {
+    let g = &config.global_defs;
+    if !g.vrrp_startup_delay.is_zero() {
+        warn!("vrrp_startup_delay is not supported yet: instances start at once");
+    }
+    if !g.vrrp_garp_interval.is_zero() || !g.vrrp_gna_interval.is_zero() {
+        warn!("vrrp_garp_interval / vrrp_gna_interval are not supported yet: announcements go out back to back");
+    }
+    if g.script_user.is_some() || config.vrrp_scripts.iter().any(|s| s.user.is_some()) {
+        warn!("script users are not supported yet: scripts run as lbd's own user");
+    }
     config_map::plan(config).map_err(|errors| {
         let text: Vec<String> = errors.iter().map(|e| format!("error: {e}")).collect();
         anyhow::anyhow!("VRRP configuration:\n{}", text.join("\n"))
