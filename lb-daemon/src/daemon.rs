@@ -1,5 +1,6 @@
-//! lbd's main loop: keep the data plane carrying what the configuration asks
-//! for, with backend MACs from the kernel's neighbour table.
+//! lbd's main loop: keep the data plane carrying what the configuration and
+//! the health checks ask for, with backend MACs from the kernel's neighbour
+//! table, and run the VRRP instances.
 
 use std::{
     collections::HashSet,
@@ -20,6 +21,7 @@ use crate::{
     health,
     net::{Interface, MacAddr, Netlink},
     services,
+    vrrp::VrrpRuntime,
 };
 
 /// How `lbd` was asked to run.
@@ -56,6 +58,7 @@ pub fn load_config(path: &Path) -> Result<config::Config, config::Diagnostics> {
     Ok(loaded.config)
 }
 
+/// The data plane side of lbd: XDP, the services it carries, their health.
 struct State {
     netlink: Netlink,
     interfaces: Vec<Interface>,
@@ -64,65 +67,26 @@ struct State {
     applied: Option<Vec<ServiceSpec>>,
     /// Backends already warned about, so a bad route is logged once.
     warned: HashSet<IpAddr>,
+    checks: health::HealthRuntime,
     /// Health verdicts, applied to `wanted` on every reconcile.
     health: tokio::sync::watch::Receiver<std::sync::Arc<health::Verdicts>>,
 }
 
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let config = load_config(&opts.config_file).map_err(|d| anyhow::anyhow!("{d}"))?;
-    let object_bytes;
-    let object: &[u8] = match &opts.bpf_object {
-        Some(path) => {
-            object_bytes = std::fs::read(path)
-                .map_err(|e| anyhow::anyhow!("reading eBPF object {}: {e}", path.display()))?;
-            &object_bytes
-        }
-        None => crate::bpf_object::embedded()?,
+    // XDP is needed only to carry virtual servers: a VRRP-only
+    // configuration runs without it.
+    let mut state = if config.virtual_servers.is_empty() && opts.interfaces.is_empty() {
+        info!("no virtual_server and no --interface: running without the XDP data plane");
+        None
+    } else {
+        Some(State::start(&opts, &config).await?)
     };
-    if opts.interfaces.is_empty() {
-        anyhow::bail!("no interface given: use --interface IFACE (repeatable)");
-    }
-    let netlink = Netlink::new()?;
-    let mut interfaces = Vec::new();
-    for name in &opts.interfaces {
-        interfaces.push(netlink.interface(name).await?);
-    }
-    let load = LoadOptions {
-        pin_path: opts.pin_path.clone(),
-        conn_table_size: opts.conn_table_size,
+    let mut vrrp = match config.vrrp_instances.is_empty() {
+        true => None,
+        false => Some(VrrpRuntime::start(&config)?),
     };
-    let mut dataplane = XdpDataplane::load_with(object, &load)?;
-    for iface in &interfaces {
-        dataplane.attach(iface, opts.xdp_mode)?;
-    }
-    let (mut v4, mut v6) = (None, None);
-    for ip in &opts.tunnel_source {
-        match ip {
-            IpAddr::V4(a) => v4 = Some(*a),
-            IpAddr::V6(a) => v6 = Some(*a),
-        }
-    }
-    if v4.is_none() || v6.is_none() {
-        let (a4, a6) = netlink.addresses(interfaces[0].index).await?;
-        v4 = v4.or(a4);
-        v6 = v6.or(a6);
-    }
-    dataplane.set_tunnel_source(v4, v6)?;
-    info!(dataplane = %dataplane.describe(), "data plane ready");
 
-    let checks = health::HealthRuntime::start(
-        health::HealthPlan::from_config(&config),
-        health::RunnerOptions::default(),
-    );
-    let mut state = State {
-        netlink,
-        interfaces,
-        dataplane,
-        wanted: plan(&config),
-        applied: None,
-        warned: HashSet::new(),
-        health: checks.verdicts(),
-    };
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -136,9 +100,21 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 match load_config(&opts.config_file) {
                     Ok(config) => {
                         info!(file = %opts.config_file.display(), "configuration reloaded");
-                        state.wanted = plan(&config);
-                        checks.reload(health::HealthPlan::from_config(&config));
+                        match &mut state {
+                            Some(state) => {
+                                state.wanted = plan(&config);
+                                state.checks.reload(health::HealthPlan::from_config(&config));
+                            }
+                            None if !config.virtual_servers.is_empty() => warn!(
+                                "virtual_server added: restart lbd with --interface to carry it"
+                            ),
+                            None => {}
+                        }
                         next = Duration::ZERO;
+                        if let Err(e) = reload_vrrp(&mut vrrp, &config).await {
+                            error!("{e:#}");
+                            error!("VRRP reload refused: the running instances are kept");
+                        }
                     }
                     Err(diags) => {
                         // A bad file never replaces a running configuration.
@@ -149,14 +125,18 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                     }
                 }
             }
-            _ = recount.tick() => {
+            _ = recount.tick(), if state.is_some() => {
+                let Some(state) = state.as_mut() else { continue };
                 if let Err(e) = state.dataplane.recount_connections() {
                     warn!("recounting connections: {e}");
                 }
             }
             // A health change is applied at once.
-            Ok(()) = state.health.changed() => { next = Duration::ZERO; }
-            _ = tokio::time::sleep(next) => {
+            Some(()) = async { state.as_mut()?.health.changed().await.ok() } => {
+                next = Duration::ZERO;
+            }
+            _ = tokio::time::sleep(next), if state.is_some() => {
+                let Some(state) = state.as_mut() else { continue };
                 next = match state.reconcile().instrument(info_span!("reconcile")).await {
                     Ok(true) => RESOLVE_STEADY,
                     Ok(false) => RESOLVE_PENDING,
@@ -165,15 +145,36 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             }
         }
     }
-    if opts.keep_on_exit {
-        info!("leaving the data plane attached and pinned for the next lbd");
-    } else {
-        // Without pins, dropping the data plane detaches XDP everywhere.
-        state.dataplane.unpin_all();
+    // VRRP first: a master hands over (priority 0) and removes its
+    // addresses while the data plane still carries traffic.
+    if let Some(vrrp) = vrrp {
+        vrrp.shutdown().await;
     }
-    drop(state);
+    if let Some(mut state) = state {
+        if opts.keep_on_exit {
+            info!("leaving the data plane attached and pinned for the next lbd");
+        } else {
+            // Without pins, dropping the data plane detaches XDP everywhere.
+            state.dataplane.unpin_all();
+        }
+        drop(state);
+    }
     info!("stopped");
     Ok(())
+}
+
+async fn reload_vrrp(
+    vrrp: &mut Option<VrrpRuntime>,
+    config: &config::Config,
+) -> anyhow::Result<()> {
+    match vrrp {
+        Some(rt) => rt.reload(config).await,
+        None if config.vrrp_instances.is_empty() => Ok(()),
+        None => {
+            *vrrp = Some(VrrpRuntime::start(config)?);
+            Ok(())
+        }
+    }
 }
 
 fn plan(config: &config::Config) -> Vec<ServiceSpec> {
@@ -185,6 +186,66 @@ fn plan(config: &config::Config) -> Vec<ServiceSpec> {
 }
 
 impl State {
+    /// Loads the eBPF object (or takes over a pinned one), attaches it to
+    /// every `--interface` and starts the health checks.
+    async fn start(opts: &Options, config: &config::Config) -> anyhow::Result<State> {
+        if opts.interfaces.is_empty() {
+            anyhow::bail!(
+                "virtual_server needs the XDP data plane: use --interface IFACE (repeatable)"
+            );
+        }
+        let object_bytes;
+        let object: &[u8] = match &opts.bpf_object {
+            Some(path) => {
+                object_bytes = std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("reading eBPF object {}: {e}", path.display()))?;
+                &object_bytes
+            }
+            None => crate::bpf_object::embedded()?,
+        };
+        let netlink = Netlink::new()?;
+        let mut interfaces = Vec::new();
+        for name in &opts.interfaces {
+            interfaces.push(netlink.interface(name).await?);
+        }
+        let load = LoadOptions {
+            pin_path: opts.pin_path.clone(),
+            conn_table_size: opts.conn_table_size,
+        };
+        let mut dataplane = XdpDataplane::load_with(object, &load)?;
+        for iface in &interfaces {
+            dataplane.attach(iface, opts.xdp_mode)?;
+        }
+        let (mut v4, mut v6) = (None, None);
+        for ip in &opts.tunnel_source {
+            match ip {
+                IpAddr::V4(a) => v4 = Some(*a),
+                IpAddr::V6(a) => v6 = Some(*a),
+            }
+        }
+        if v4.is_none() || v6.is_none() {
+            let (a4, a6) = netlink.addresses(interfaces[0].index).await?;
+            v4 = v4.or(a4);
+            v6 = v6.or(a6);
+        }
+        dataplane.set_tunnel_source(v4, v6)?;
+        info!(dataplane = %dataplane.describe(), "data plane ready");
+        let checks = health::HealthRuntime::start(
+            health::HealthPlan::from_config(config),
+            health::RunnerOptions::default(),
+        );
+        Ok(State {
+            netlink,
+            interfaces,
+            dataplane,
+            wanted: plan(config),
+            applied: None,
+            warned: HashSet::new(),
+            health: checks.verdicts(),
+            checks,
+        })
+    }
+
     /// Resolves backend MACs and applies the result if it changed. Returns
     /// whether every backend has a MAC.
     async fn reconcile(&mut self) -> anyhow::Result<bool> {

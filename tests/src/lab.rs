@@ -63,7 +63,7 @@ pub struct DrLab {
     pub dir: tempdir::TempDir,
 }
 
-mod tempdir {
+pub mod tempdir {
     //! A private directory for configs and logs, removed on drop (kept
     //! when LB_KEEP_LOGS is set, for a post-mortem).
     use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! Shared pieces of the integration tests and the demo: network namespaces,
-//! the DR lab, frame capture, and where the built binaries are.
+//! the DR lab, the VRRP lab, frame capture, and where the built binaries are.
 //!
 //! Everything here needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_BPF).
 
@@ -8,6 +8,7 @@ pub mod fibnet;
 pub mod frames;
 pub mod lab;
 pub mod netns;
+pub mod vrrp_lab;
 
 use std::path::PathBuf;
 

@@ -1,6 +1,7 @@
 //! `cargo xtask`: set up the toolchain, build the eBPF object and the daemon,
 //! run the demo or lbd, run every test.
 
+mod bench_failover;
 mod build;
 mod setup;
 mod test;
@@ -41,6 +42,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         cargo_args: Vec<String>,
     },
+    /// Benchmarks. `failover`: VRRP failover time, lbd against keepalived
+    /// (`cargo xtask bench failover -- --runs N`).
+    Bench {
+        what: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// The repository root (xtask lives one level below it).
@@ -75,6 +83,13 @@ fn main() -> Result<()> {
         Command::Test { cargo_args } => {
             setup::ensure()?;
             test::run(&cargo_args)
+        }
+        Command::Bench { what, args } => {
+            setup::ensure()?;
+            match what.as_str() {
+                "failover" => bench_failover::run(&args),
+                other => anyhow::bail!("unknown benchmark `{other}` (known: failover)"),
+            }
         }
     }
 }

@@ -19,6 +19,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("iproute2", "/usr/sbin/ip"),
     ("ethtool", "/usr/sbin/ethtool"),
     ("curl", "/usr/bin/curl"),
+    // The VRRP interop tests run lbd against the real thing.
+    ("keepalived", "/usr/sbin/keepalived"),
 ];
 
 fn step(what: &str) {

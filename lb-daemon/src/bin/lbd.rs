@@ -19,7 +19,8 @@ struct Args {
     /// Check the configuration and exit: 0 valid, 1 invalid.
     #[arg(short = 't', long = "config-test")]
     config_test: bool,
-    /// Interface to attach XDP to (repeatable).
+    /// Interface to attach XDP to (repeatable). Needed when the configuration
+    /// has virtual_server blocks; a VRRP-only configuration runs without XDP.
     #[arg(short = 'i', long = "interface")]
     interfaces: Vec<String>,
     /// XDP attach mode: native (driver), skb (generic), or auto (native,

@@ -10,14 +10,36 @@
 //!
 //! The behaviour mirrors keepalived 2.2.x wherever it differs from the RFCs,
 //! since we must be a correct peer of it.
+//!
+//! The I/O around the core ([`VrrpRuntime`], started by lbd):
+//! - `config_map`: keepalived.conf model → [`config_map::UnitSpec`]s (a sync
+//!   group with its members, or one instance) and the core's parameters;
+//! - `tasks`: one driver task per unit feeding the core from its sockets,
+//!   timers and trackers and carrying out its actions, one `vrrp` tracing
+//!   span per instance; SIGHUP reload keeps unchanged units running;
+//! - `network`: raw IP protocol 112 sockets (multicast 224.0.0.18 / ff02::12
+//!   or unicast peers, TTL / hop limit 255);
+//! - `addresses`: virtual addresses and routes over rtnetlink;
+//! - `garp`: gratuitous ARP / unsolicited NA on AF_PACKET;
+//! - `track`: track_interface (link state) and vrrp_script (child processes);
+//! - `notify`: notify scripts as child processes;
+//! - `status`: the shared [`StatusBoard`] others read.
 
+pub mod addresses;
+pub mod config_map;
 pub mod counters;
+pub mod garp;
 pub mod instance;
+pub mod network;
+pub mod notify;
 pub mod packet;
 pub mod params;
 pub mod reason;
+pub mod status;
 pub mod sync_group;
+pub mod tasks;
 pub mod timing;
+pub mod track;
 pub mod validate;
 
 #[cfg(test)]
@@ -31,5 +53,7 @@ pub use packet::{
 };
 pub use params::{GarpParams, InitialState, InstanceParams, ParamError};
 pub use reason::DropReason;
+pub use status::{InstanceStatus, StatusBoard};
 pub use sync_group::{MemberStatus, SyncCommand, SyncDecision, SyncGroup};
+pub use tasks::VrrpRuntime;
 pub use validate::AdvertError;
