@@ -254,8 +254,15 @@ impl State {
         health::apply(&mut specs, &self.health.borrow_and_update());
         let mut complete = true;
         for spec in &mut specs {
-            // Only DR needs backend MACs; NAT and TUN use the kernel's FIB.
             if spec.mode != Mode::Dr {
+                // NAT and TUN take their next hop from the kernel's FIB,
+                // which has no answer (and XDP cannot ask for one) until the
+                // neighbour is resolved: keep it resolved.
+                // (The MAC recorded is the next hop's, for display.)
+                for b in spec.all_backends_mut() {
+                    b.mac = self.next_hop_mac(b.addr.ip(), &neighbours).await;
+                    complete &= b.mac.is_some();
+                }
                 continue;
             }
             for b in spec.all_backends_mut() {
@@ -268,16 +275,42 @@ impl State {
             for s in &mut specs {
                 // Endpoints: the real servers and the sorry server.
                 let total = s.backends.len() + usize::from(s.sorry.is_some());
-                let mode = s.mode;
-                let ready = s
-                    .all_backends_mut()
-                    .filter(|b| mode != Mode::Dr || b.mac.is_some())
-                    .count();
+                let ready = s.all_backends_mut().filter(|b| b.mac.is_some()).count();
                 info!(vip = %s.vip, proto = %s.proto, backends = total, ready, "service applied");
             }
             self.applied = Some(specs);
         }
         Ok(complete)
+    }
+
+    /// The MAC of the next hop towards a NAT/TUN backend; when unresolved,
+    /// asks the kernel to resolve it.
+    async fn next_hop_mac(
+        &mut self,
+        ip: IpAddr,
+        neighbours: &std::collections::HashMap<(u32, IpAddr), MacAddr>,
+    ) -> Option<MacAddr> {
+        let route = match self.netlink.route(ip).await {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                if self.warned.insert(ip) {
+                    warn!(backend = %ip, "no route to backend: its packets go to the kernel");
+                }
+                return None;
+            }
+            Err(e) => {
+                warn!(backend = %ip, "route lookup failed: {e}");
+                return None;
+            }
+        };
+        let hop = route.gateway.unwrap_or(ip);
+        if let Some(mac) = neighbours.get(&(route.oif, hop)) {
+            return Some(*mac);
+        }
+        if let Err(e) = self.netlink.prompt_resolution(route.oif, hop).await {
+            warn!(backend = %ip, next_hop = %hop, "could not ask the kernel to resolve the next hop: {e}");
+        }
+        None
     }
 
     async fn backend_mac(
@@ -300,7 +333,7 @@ impl State {
         };
         // DR sends the frame back out of the interface it came in on, so the
         // backend must be on the link of an attached interface.
-        let on_link = !route.via_gateway && self.interfaces.iter().any(|i| i.index == route.oif);
+        let on_link = !route.via_gateway() && self.interfaces.iter().any(|i| i.index == route.oif);
         if !on_link {
             if self.warned.insert(ip) {
                 warn!(backend = %ip, "backend is not on the link of an attached interface (DR needs it there): it gets no traffic");

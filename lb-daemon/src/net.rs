@@ -89,8 +89,14 @@ pub enum NetError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
     pub oif: u32,
-    /// The backend is reached through a router, not on the link itself.
-    pub via_gateway: bool,
+    /// The backend is reached through this router, not on the link itself.
+    pub gateway: Option<IpAddr>,
+}
+
+impl Route {
+    pub fn via_gateway(&self) -> bool {
+        self.gateway.is_some()
+    }
 }
 
 /// A connection to the kernel's routing subsystem.
@@ -220,17 +226,16 @@ impl Netlink {
             Err(e) => return Err(e.into()),
         };
         let mut oif = None;
-        let mut via_gateway = false;
+        let mut gateway = None;
         for a in &route.attributes {
             match a {
                 RouteAttribute::Oif(i) => oif = Some(*i),
-                RouteAttribute::Gateway(RouteAddress::Inet(_) | RouteAddress::Inet6(_)) => {
-                    via_gateway = true
-                }
+                RouteAttribute::Gateway(RouteAddress::Inet(g)) => gateway = Some(IpAddr::V4(*g)),
+                RouteAttribute::Gateway(RouteAddress::Inet6(g)) => gateway = Some(IpAddr::V6(*g)),
                 _ => {}
             }
         }
-        Ok(oif.map(|oif| Route { oif, via_gateway }))
+        Ok(oif.map(|oif| Route { oif, gateway }))
     }
 
     /// Asks the kernel to resolve `ip` on `ifindex` (like `ip neigh ... use`):

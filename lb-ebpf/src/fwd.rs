@@ -2,10 +2,14 @@
 //! directions) and TUN (IPIP / IP6IP6 encapsulation).
 //!
 //! NAT and TUN find their next hop in the kernel's FIB (`bpf_fib_lookup`),
-//! so routes and neighbours are the kernel's. When the FIB has no answer
-//! (no route, neighbour not resolved yet, forwarding disabled) the packet
-//! goes to the kernel already rewritten, and the kernel forwards it: the
-//! balancer must have IP forwarding on for NAT and TUN, as LVS needs too.
+//! so routes and neighbours are the kernel's; lbd keeps the next hops of
+//! its NAT and TUN backends resolved, since XDP cannot ask for that. When
+//! the FIB still has no answer (no route, neighbour not resolved yet,
+//! forwarding disabled) the packet goes to the kernel already rewritten: a
+//! NAT packet is then forwarded by the kernel; an encapsulated TUN packet,
+//! whose source is the balancer's own address, is dropped by it as a
+//! martian (unless `accept_local` is set). The balancer must have IP
+//! forwarding on for NAT and TUN, as LVS needs too.
 //! A TUN packet that would exceed the egress MTU once encapsulated also
 //! goes to the stack (counted `too_big`). NAT and TUN of VLAN-tagged frames
 //! are left to the stack too; DR keeps the tag.

@@ -32,6 +32,13 @@ pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 10);
 pub const LB: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 pub const BACKENDS: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 77, 0, 11), Ipv4Addr::new(10, 77, 0, 12)];
+/// The IPv6 side of the lab: every host also has fd77::<last octet>.
+pub const VIP6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 0x100);
+
+/// The IPv6 address of a host of the lab, from its IPv4 address.
+pub fn v6_of(ip: Ipv4Addr) -> std::net::Ipv6Addr {
+    std::net::Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, u16::from(ip.octets()[3]))
+}
 
 /// Address of backend `i` (0-based): 10.77.0.11, .12, .13, ...
 pub fn backend_ip(i: usize) -> Ipv4Addr {
@@ -56,6 +63,7 @@ pub struct DrLab {
     // Field order is drop order: processes first, then XDP, then namespaces.
     children: Vec<(String, Child)>,
     peer_xdp: Vec<aya::Ebpf>,
+    lbd_starts: usize,
     pub client: Host,
     pub lb: Host,
     pub backends: Vec<Host>,
@@ -126,6 +134,14 @@ impl DrLab {
             );
             ns.ip(&["link", "set", "eth0", "address", &mac])?;
             ns.ip(&["addr", "add", &format!("{ip}/24"), "dev", "eth0"])?;
+            ns.ip(&[
+                "addr",
+                "add",
+                &format!("{}/64", v6_of(ip)),
+                "dev",
+                "eth0",
+                "nodad",
+            ])?;
             ns.ip(&["link", "set", "eth0", "up"])?;
             Ok(Host { ns, ip, port })
         };
@@ -138,6 +154,7 @@ impl DrLab {
         let mut lab = Self {
             children: Vec::new(),
             peer_xdp: Vec::new(),
+            lbd_starts: 0,
             client,
             lb,
             backends,
@@ -153,13 +170,24 @@ impl DrLab {
                 .command("ethtool")
                 .args(["-K", "eth0", "tx", "off"]),
         )?;
-        // The load balancer answers ARP for the VIP.
+        // The load balancer answers ARP (and ND) for the VIP.
         lab.lb
             .ns
             .ip(&["addr", "add", &format!("{VIP}/32"), "dev", "eth0"])?;
-        // LVS-DR real servers: the VIP on lo, never announced or answered for.
+        lab.lb.ns.ip(&[
+            "addr",
+            "add",
+            &format!("{VIP6}/128"),
+            "dev",
+            "eth0",
+            "nodad",
+        ])?;
+        // LVS-DR real servers: the VIP on lo, never announced or answered for
+        // (IPv6 answers neighbour solicitations only for the receiving
+        // interface's own addresses).
         for b in &lab.backends {
             b.ns.ip(&["addr", "add", &format!("{VIP}/32"), "dev", "lo"])?;
+            b.ns.ip(&["addr", "add", &format!("{VIP6}/128"), "dev", "lo", "nodad"])?;
             b.ns.sh("for i in all eth0; do \
                    echo 1 > /proc/sys/net/ipv4/conf/$i/arp_ignore; \
                    echo 2 > /proc/sys/net/ipv4/conf/$i/arp_announce; \
@@ -189,7 +217,7 @@ impl DrLab {
         let child = self.backends[i]
             .ns
             .command(crate::bin("lb-test-http"))
-            .args([&format!("0.0.0.0:{port}"), &name])
+            .args([&format!("[::]:{port}"), &name])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
             .spawn()
@@ -199,7 +227,7 @@ impl DrLab {
         let deadline = Instant::now() + Duration::from_secs(5);
         let want = format!(":{port:04X} ");
         while Instant::now() < deadline {
-            let out = self.backends[i].ns.sh("cat /proc/net/tcp")?;
+            let out = self.backends[i].ns.sh("cat /proc/net/tcp6")?;
             let text = String::from_utf8_lossy(&out.stdout);
             if text
                 .lines()
@@ -238,6 +266,41 @@ impl DrLab {
         Ok(())
     }
 
+    /// Turns IP forwarding on in the load balancer (NAT and TUN find their
+    /// next hop in the FIB, which answers only where forwarding is on).
+    pub fn lb_forwarding(&self) -> Result<()> {
+        self.lb
+            .ns
+            .sh("echo 1 > /proc/sys/net/ipv4/conf/all/forwarding; \
+             echo 1 > /proc/sys/net/ipv6/conf/all/forwarding")?;
+        Ok(())
+    }
+
+    /// TUN real servers: the project's TC program strips IPIP/IP6IP6 on each
+    /// backend's eth0 (this kernel has no ipip module).
+    pub fn backends_decapsulate(&mut self) -> Result<()> {
+        for b in &self.backends {
+            let ebpf = b.ns.enter(|| attach_tc_decap("eth0"))?;
+            self.peer_xdp.push(ebpf);
+            // The decapsulated packet arrives on eth0 for an address on lo.
+            b.ns.sh("echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter; \
+                     echo 0 > /proc/sys/net/ipv4/conf/eth0/rp_filter")?;
+        }
+        Ok(())
+    }
+
+    /// One HTTP GET from the client to `url`; the body (trimmed).
+    pub fn get(&self, url: &str) -> Result<String> {
+        let out =
+            netns::run(
+                self.client
+                    .ns
+                    .command("curl")
+                    .args(["-sS", "-g", "--max-time", "5", url]),
+            )?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
     /// Writes a config file into the lab's directory.
     pub fn write_config(&self, name: &str, text: &str) -> Result<PathBuf> {
         let p = self.dir.path().join(name);
@@ -254,14 +317,23 @@ impl DrLab {
 
     /// Starts `lbd` and waits until `ready` backends have a MAC.
     pub fn start_lbd_ready(&mut self, config: &Path, xdp_mode: &str, ready: usize) -> Result<()> {
-        let log = self.dir.path().join("lbd.log");
+        self.start_lbd_with(config, &["--xdp-mode", xdp_mode], ready)
+    }
+
+    /// Starts `lbd` on eth0 with extra arguments and waits until `ready`
+    /// backends of a service have a MAC. Each start logs to a file of its
+    /// own (`lbd.log`, `lbd-2.log`, ...); `lbd_log` reads the latest.
+    pub fn start_lbd_with(&mut self, config: &Path, args: &[&str], ready: usize) -> Result<()> {
+        self.lbd_starts += 1;
+        let log = self.lbd_log_path();
         let child = self
             .lb
             .ns
             .command(crate::bin("lbd"))
             .arg("-f")
             .arg(config)
-            .args(["--interface", "eth0", "--xdp-mode", xdp_mode])
+            .args(["--interface", "eth0"])
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
@@ -287,9 +359,16 @@ impl DrLab {
         }
     }
 
-    /// The lbd log so far.
+    fn lbd_log_path(&self) -> PathBuf {
+        match self.lbd_starts {
+            0 | 1 => self.dir.path().join("lbd.log"),
+            n => self.dir.path().join(format!("lbd-{n}.log")),
+        }
+    }
+
+    /// The log of the latest lbd so far.
     pub fn lbd_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("lbd.log")).unwrap_or_default()
+        std::fs::read_to_string(self.lbd_log_path()).unwrap_or_default()
     }
 
     /// Stops lbd with SIGTERM and waits for it; returns its exit status.
@@ -340,6 +419,22 @@ impl Drop for DrLab {
             let _ = c.wait();
         }
     }
+}
+
+/// Loads the project's object and attaches its TC decapsulation program to
+/// `iface`'s ingress (call from inside the interface's namespace).
+pub fn attach_tc_decap(iface: &str) -> Result<aya::Ebpf> {
+    use aya::programs::{tc, SchedClassifier, TcAttachType};
+    let object = lb_daemon::bpf_object::embedded()?;
+    let mut ebpf = aya::Ebpf::load(object)?;
+    let _ = tc::qdisc_add_clsact(iface);
+    let prog: &mut SchedClassifier = ebpf
+        .program_mut(lb_common::TC_DECAP_PROGRAM)
+        .context("tc_decap program missing from the object")?
+        .try_into()?;
+    prog.load()?;
+    prog.attach(iface, TcAttachType::Ingress)?;
+    Ok(ebpf)
 }
 
 /// Loads the project's object and attaches its bare XDP_PASS program to

@@ -7,6 +7,7 @@ pub mod capture;
 pub mod fibnet;
 pub mod frames;
 pub mod lab;
+pub mod nat_lab;
 pub mod netns;
 pub mod vrrp_lab;
 

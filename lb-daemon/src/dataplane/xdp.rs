@@ -476,6 +476,7 @@ impl XdpDataplane {
         Backend {
             addr,
             port: b.addr.port().to_be(),
+            // For NAT and TUN the MAC is the next hop's, for display.
             mac: b.mac.map(|m| m.0).unwrap_or_default(),
             flags,
             family,

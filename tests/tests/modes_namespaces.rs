@@ -1,0 +1,163 @@
+//! DR over IPv6, TUN and NAT over both families, and a restart of lbd
+//! under load, end to end in namespaces with real HTTP. Needs root.
+
+use std::{
+    collections::BTreeMap,
+    process::Command,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use lb_tests::{lab::DrLab, nat_lab::NatLab};
+
+fn tally(mut get: impl FnMut() -> anyhow::Result<String>, n: usize) -> BTreeMap<String, usize> {
+    let mut seen = BTreeMap::new();
+    for i in 0..n {
+        let body = get().unwrap_or_else(|e| panic!("request {i}: {e:#}"));
+        *seen.entry(body).or_default() += 1;
+    }
+    seen
+}
+
+fn even(n: usize) -> BTreeMap<String, usize> {
+    [("b1".to_string(), n / 2), ("b2".to_string(), n / 2)].into()
+}
+
+fn service(vip: &str, kind: &str, backends: &[&str], port: u16) -> String {
+    let rs: String = backends
+        .iter()
+        .map(|b| format!("    real_server {b} {port} {{\n        weight 1\n    }}\n"))
+        .collect();
+    format!("virtual_server {vip} 80 {{\n    lb_algo rr\n    lb_kind {kind}\n    protocol TCP\n{rs}}}\n")
+}
+
+#[test]
+fn dr_over_ipv6_spreads_requests() {
+    let mut lab = DrLab::new().expect("lab");
+    let conf = service("fd77::100", "DR", &["fd77::b", "fd77::c"], 80);
+    let path = lab.write_config("dr6.conf", &conf).unwrap();
+    lab.start_lbd(&path, "native").expect("lbd ready");
+    let seen = tally(|| lab.get("http://[fd77::100]/"), 10);
+    assert_eq!(seen, even(10), "lbd log:\n{}", lab.lbd_log());
+}
+
+#[test]
+fn tun_encapsulates_to_backends_over_both_families() {
+    let mut lab = DrLab::new().expect("lab");
+    lab.lb_forwarding().unwrap();
+    lab.backends_decapsulate()
+        .expect("tc_decap on the backends");
+    let conf = service("10.77.0.100", "TUN", &["10.77.0.11", "10.77.0.12"], 80)
+        + &service("fd77::100", "TUN", &["fd77::b", "fd77::c"], 80);
+    let path = lab.write_config("tun.conf", &conf).unwrap();
+    lab.start_lbd(&path, "native").expect("lbd ready");
+    let seen = tally(|| lab.get("http://10.77.0.100/"), 10);
+    assert_eq!(seen, even(10), "IPv4 TUN; lbd log:\n{}", lab.lbd_log());
+    let seen = tally(|| lab.get("http://[fd77::100]/"), 10);
+    assert_eq!(seen, even(10), "IPv6 TUN; lbd log:\n{}", lab.lbd_log());
+}
+
+#[test]
+fn nat_rewrites_both_ways_over_both_families() {
+    let mut lab = NatLab::new(2).expect("lab");
+    let conf = service("10.78.1.100", "NAT", &["10.78.2.11", "10.78.2.12"], 8080)
+        + &service("fd78:1::100", "NAT", &["fd78:2::11", "fd78:2::12"], 8080);
+    let path = lab.dir.path().join("nat.conf");
+    std::fs::write(&path, conf).unwrap();
+    lab.start_lbd(&path, 2).expect("lbd ready");
+    let seen = tally(|| lab.get("http://10.78.1.100/"), 10);
+    assert_eq!(seen, even(10), "IPv4 NAT; lbd log:\n{}", lab.lbd_log());
+    let seen = tally(|| lab.get("http://[fd78:1::100]/"), 10);
+    assert_eq!(seen, even(10), "IPv6 NAT; lbd log:\n{}", lab.lbd_log());
+}
+
+/// A bpffs of the test's own, outside /sys (which `ip netns exec` hides).
+struct BpfMount(std::path::PathBuf);
+
+impl BpfMount {
+    fn new(dir: std::path::PathBuf) -> Self {
+        std::fs::create_dir_all(&dir).unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount bpffs");
+        Self(dir)
+    }
+}
+
+impl Drop for BpfMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn restarting_lbd_under_load_loses_no_request() {
+    let mut lab = DrLab::new().expect("lab");
+    let pins = BpfMount::new(lab.dir.path().join("bpf"));
+    let pin = pins.0.join("lb").display().to_string();
+    let config = lb_tests::repo_root().join("examples/keepalived-dr.conf");
+    let args = [
+        "--xdp-mode",
+        "native",
+        "--pin-path",
+        &pin,
+        "--on-exit",
+        "keep",
+    ];
+    lab.start_lbd_with(&config, &args, 2).expect("first lbd");
+
+    // A steady request loop from the client, bounded in count and time.
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = lab.client.ns.name.clone();
+    let loop_stop = stop.clone();
+    let load = std::thread::spawn(move || {
+        let (mut ok, mut failed) = (0u32, Vec::new());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !loop_stop.load(Ordering::Relaxed) && Instant::now() < deadline && ok < 5000 {
+            let out = Command::new("ip")
+                .args(["netns", "exec", &client, "curl", "-sS", "--max-time", "3"])
+                .arg("http://10.77.0.100/")
+                .output()
+                .unwrap();
+            let body = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if out.status.success() && (body == "b1" || body == "b2") {
+                ok += 1;
+            } else {
+                failed.push(String::from_utf8_lossy(&out.stderr).to_string());
+            }
+        }
+        (ok, failed)
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    // Stop: the program stays attached and keeps forwarding from the pins.
+    let status = lab.stop_lbd().unwrap();
+    assert!(status.success(), "{}", lab.lbd_log());
+    assert!(
+        lab.lb_xdp_attached().unwrap(),
+        "--on-exit keep detached XDP"
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    // A new lbd takes the pinned maps and link over.
+    lab.start_lbd_with(&config, &args, 2).expect("second lbd");
+    std::thread::sleep(Duration::from_millis(700));
+    stop.store(true, Ordering::Relaxed);
+    let (ok, failed) = load.join().unwrap();
+    let log = lab.lbd_log();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {failed:?}",
+        failed.len(),
+        ok as usize + failed.len()
+    );
+    assert!(ok >= 20, "only {ok} requests made");
+    assert!(log.contains("adopted the pinned data plane"), "{log}");
+    assert!(log.contains("took over the XDP link"), "{log}");
+    // This time detach: nothing is left attached.
+    let _ = lab.stop_lbd();
+}
