@@ -32,6 +32,21 @@ pub const VIP_FILTER_SIZE: u32 = 1 << VIP_FILTER_BITS;
 /// Interfaces are indexed by ifindex directly.
 pub const MAX_IFINDEX: u32 = 4096;
 
+/// Connection times are kept in ticks of 2^30 ns (about 1.07 s): the
+/// program gets them from the coarse clock with a shift, not a division.
+pub const TICK_SHIFT: u32 = 30;
+
+/// Ticks covering at least `secs` seconds.
+pub const fn secs_to_ticks(secs: u32) -> u32 {
+    let ns = secs as u64 * 1_000_000_000;
+    ns.div_ceil(1 << TICK_SHIFT) as u32
+}
+
+/// Seconds in `ticks` (rounded down).
+pub const fn ticks_to_secs(ticks: u32) -> u32 {
+    ((ticks as u64) << TICK_SHIFT).div_euclid(1_000_000_000) as u32
+}
+
 pub const AF_INET: u8 = 2;
 pub const AF_INET6: u8 = 10;
 pub const IPPROTO_TCP: u8 = 6;
@@ -87,7 +102,7 @@ pub struct Service {
     pub sched_len: u32,
     /// Backend id of the sorry server (with `svc::SORRY`).
     pub sorry: u32,
-    /// Persistence: seconds a client sticks after its last connection.
+    /// Persistence: ticks a client sticks after its last connection.
     pub persist_timeout: u32,
     /// Persistence granularity, applied to the client address (all ones
     /// for per-address persistence).
@@ -100,6 +115,14 @@ pub struct Service {
 /// `Backend::flags`: the slot is in use and the backend can be sent to (its
 /// MAC is known in DR mode).
 pub const BACKEND_F_READY: u8 = 1;
+/// `Backend::flags`: the slot belongs to a service (even while not ready),
+/// so a restarted daemon finds it again in the pinned map.
+pub const BACKEND_F_USED: u8 = 2;
+/// `Backend::flags`: the slot is its service's sorry server.
+pub const BACKEND_F_SORRY: u8 = 4;
+/// `Backend::flags` (NAT, TUN): `mac` and `oif` are the resolved next hop,
+/// so the program sends there without a FIB lookup per packet.
+pub const BACKEND_F_NEXTHOP: u8 = 8;
 
 /// Value of `BACKENDS`, indexed by backend id.
 #[repr(C)]
@@ -117,6 +140,8 @@ pub struct Backend {
     pub weight: u32,
     /// Id of the service the slot belongs to.
     pub service: u32,
+    /// NAT, TUN with `BACKEND_F_NEXTHOP`: the interface towards the next hop.
+    pub oif: u32,
 }
 
 /// Lookup key of `CONNS` (and of `NAT_REV`): a flow as it arrives.
@@ -157,8 +182,8 @@ pub mod conn_state {
 pub struct Conn {
     pub backend: u32,
     pub service: u32,
-    /// Monotonic seconds (CLOCK_MONOTONIC, coarse) of the last packet,
-    /// refreshed at most once a second.
+    /// Ticks (`TICK_SHIFT`) of CLOCK_MONOTONIC_COARSE at the last packet,
+    /// refreshed at most once a tick.
     pub last_seen: u32,
     pub state: u8,
     /// The service's `mode` when the flow started (`MODE_*`).
@@ -210,19 +235,21 @@ pub struct NatRev {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Iface {
-    /// The interface's own MAC: the source of frames DR sends back out.
+    /// The interface's own MAC: the source of frames sent out of it.
     pub mac: [u8; 6],
     /// Non-zero when the entry is in use.
     pub present: u8,
     pub _pad: u8,
+    /// Its MTU: an encapsulated packet longer than this is not sent.
+    pub mtu: u32,
 }
 
 /// Value of the one-entry `SETTINGS` array.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Settings {
-    /// Idle timeouts in seconds, as keepalived's `lvs_timeouts` (IPVS's
-    /// defaults: tcp 900, tcpfin 120, udp 300).
+    /// Idle timeouts in ticks, as keepalived's `lvs_timeouts` (IPVS's
+    /// defaults: tcp 900 s, tcpfin 120 s, udp 300 s).
     pub tcp_timeout: u32,
     pub tcpfin_timeout: u32,
     pub udp_timeout: u32,
@@ -239,17 +266,17 @@ pub struct Settings {
 
 impl Settings {
     pub const IPVS_DEFAULTS: Settings = Settings {
-        tcp_timeout: 900,
-        tcpfin_timeout: 120,
-        udp_timeout: 300,
-        syn_timeout: 60,
-        close_timeout: 10,
+        tcp_timeout: secs_to_ticks(900),
+        tcpfin_timeout: secs_to_ticks(120),
+        udp_timeout: secs_to_ticks(300),
+        syn_timeout: secs_to_ticks(60),
+        close_timeout: secs_to_ticks(10),
         tun_src4: 0,
         tun_src6: [0; 4],
         nat_enabled: 0,
     };
 
-    /// Idle timeout of a connection in `state`.
+    /// Idle timeout (ticks) of a connection in `state`.
     pub const fn timeout(&self, state: u8) -> u32 {
         match state {
             conn_state::SYN => self.syn_timeout,
@@ -449,14 +476,14 @@ mod tests {
     fn sizes_have_no_implicit_padding() {
         assert_eq!(size_of::<VipKey>(), 20);
         assert_eq!(size_of::<Service>(), 44);
-        assert_eq!(size_of::<Backend>(), 36);
+        assert_eq!(size_of::<Backend>(), 40);
         assert_eq!(size_of::<FlowKey>(), 40);
         assert_eq!(size_of::<Conn>(), 16);
         assert_eq!(size_of::<ConnCounts>(), 16);
         assert_eq!(size_of::<PersistKey>(), 20);
         assert_eq!(size_of::<PersistValue>(), 8);
         assert_eq!(size_of::<NatRev>(), 28);
-        assert_eq!(size_of::<Iface>(), 8);
+        assert_eq!(size_of::<Iface>(), 12);
         assert_eq!(size_of::<Settings>(), 44);
         assert_eq!(size_of::<Counters>(), 24);
     }

@@ -68,6 +68,8 @@ struct State {
     /// Backends already warned about, so a bad route is logged once.
     warned: HashSet<IpAddr>,
     checks: health::HealthRuntime,
+    /// Interfaces recorded as next-hop egress in the data plane.
+    egress: HashSet<u32>,
     /// Health verdicts, applied to `wanted` on every reconcile.
     health: tokio::sync::watch::Receiver<std::sync::Arc<health::Verdicts>>,
 }
@@ -234,6 +236,7 @@ impl State {
             health::HealthPlan::from_config(config),
             health::RunnerOptions::default(),
         );
+        let egress = interfaces.iter().map(|i| i.index).collect();
         Ok(State {
             netlink,
             interfaces,
@@ -241,6 +244,7 @@ impl State {
             wanted: plan(config),
             applied: None,
             warned: HashSet::new(),
+            egress,
             health: checks.verdicts(),
             checks,
         })
@@ -258,10 +262,14 @@ impl State {
                 // NAT and TUN take their next hop from the kernel's FIB,
                 // which has no answer (and XDP cannot ask for one) until the
                 // neighbour is resolved: keep it resolved.
-                // (The MAC recorded is the next hop's, for display.)
                 for b in spec.all_backends_mut() {
-                    b.mac = self.next_hop_mac(b.addr.ip(), &neighbours).await;
-                    complete &= b.mac.is_some();
+                    match self.next_hop(b.addr.ip(), &neighbours).await {
+                        Some((mac, oif)) => {
+                            b.mac = Some(mac);
+                            b.via = Some(oif);
+                        }
+                        None => complete = false,
+                    }
                 }
                 continue;
             }
@@ -283,13 +291,14 @@ impl State {
         Ok(complete)
     }
 
-    /// The MAC of the next hop towards a NAT/TUN backend; when unresolved,
-    /// asks the kernel to resolve it.
-    async fn next_hop_mac(
+    /// The MAC of the next hop towards a NAT/TUN backend and the interface
+    /// it is on (recorded in the data plane, so the program can send there
+    /// directly); when unresolved, asks the kernel to resolve it.
+    async fn next_hop(
         &mut self,
         ip: IpAddr,
         neighbours: &std::collections::HashMap<(u32, IpAddr), MacAddr>,
-    ) -> Option<MacAddr> {
+    ) -> Option<(MacAddr, u32)> {
         let route = match self.netlink.route(ip).await {
             Ok(Some(r)) => r,
             Ok(None) => {
@@ -305,7 +314,18 @@ impl State {
         };
         let hop = route.gateway.unwrap_or(ip);
         if let Some(mac) = neighbours.get(&(route.oif, hop)) {
-            return Some(*mac);
+            if !self.egress.contains(&route.oif) {
+                match self.netlink.interface_by_index(route.oif).await {
+                    Ok(iface) => match self.dataplane.set_interface(&iface) {
+                        Ok(()) => {
+                            self.egress.insert(route.oif);
+                        }
+                        Err(e) => warn!(iface = %iface.name, "recording interface: {e}"),
+                    },
+                    Err(e) => warn!(ifindex = route.oif, "reading interface: {e}"),
+                }
+            }
+            return Some((*mac, route.oif));
         }
         if let Err(e) = self.netlink.prompt_resolution(route.oif, hop).await {
             warn!(backend = %ip, next_hop = %hop, "could not ask the kernel to resolve the next hop: {e}");

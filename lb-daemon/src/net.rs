@@ -71,6 +71,7 @@ pub struct Interface {
     pub name: String,
     pub index: u32,
     pub mac: MacAddr,
+    pub mtu: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,31 +115,50 @@ impl Netlink {
     }
 
     pub async fn interface(&self, name: &str) -> Result<Interface, NetError> {
-        let mut links = self
+        let links = self
             .handle
             .link()
             .get()
             .match_name(name.to_string())
             .execute();
+        Self::link_info(links, name.to_string()).await
+    }
+
+    pub async fn interface_by_index(&self, index: u32) -> Result<Interface, NetError> {
+        let links = self.handle.link().get().match_index(index).execute();
+        Self::link_info(links, format!("#{index}")).await
+    }
+
+    async fn link_info(
+        links: impl futures::Stream<
+            Item = Result<rtnetlink::packet_route::link::LinkMessage, rtnetlink::Error>,
+        >,
+        what: String,
+    ) -> Result<Interface, NetError> {
+        futures::pin_mut!(links);
         let link = match links.try_next().await {
             Ok(Some(link)) => link,
             Ok(None) | Err(rtnetlink::Error::NetlinkError(_)) => {
-                return Err(NetError::NoSuchInterface(name.to_string()))
+                return Err(NetError::NoSuchInterface(what))
             }
             Err(e) => return Err(e.into()),
         };
-        let mac = link
-            .attributes
-            .iter()
-            .find_map(|a| match a {
-                LinkAttribute::Address(b) => MacAddr::try_from(b.as_slice()).ok(),
-                _ => None,
-            })
-            .ok_or_else(|| NetError::NoMac(name.to_string()))?;
+        let mut mac = None;
+        let mut mtu = 1500;
+        let mut name = what.clone();
+        for a in &link.attributes {
+            match a {
+                LinkAttribute::Address(b) => mac = MacAddr::try_from(b.as_slice()).ok(),
+                LinkAttribute::Mtu(m) => mtu = *m,
+                LinkAttribute::IfName(n) => name = n.clone(),
+                _ => {}
+            }
+        }
         Ok(Interface {
-            name: name.to_string(),
+            name,
             index: link.header.index,
-            mac,
+            mac: mac.ok_or(NetError::NoMac(what))?,
+            mtu,
         })
     }
 

@@ -78,6 +78,7 @@ fn service(vs: &VirtualServer) -> Result<ServiceSpec, String> {
             addr,
             weight,
             mac: None,
+            via: None,
         })
     };
     let mut backends = Vec::with_capacity(vs.real_servers.len());

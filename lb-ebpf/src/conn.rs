@@ -8,11 +8,13 @@ use crate::headers::{TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
 use crate::maps::BACKEND_CONNS;
 use crate::parse::Pkt;
 
-/// Monotonic seconds, from the coarse clock (a few ns to read).
+/// Monotonic ticks (`TICK_SHIFT`), from the coarse clock: a helper call
+/// and a shift (a 64-bit division would cost more than the rest).
 #[inline(always)]
-pub fn now_secs() -> u32 {
+pub fn now_ticks() -> u32 {
     // SAFETY: no arguments, always allowed.
-    (unsafe { aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns() } / 1_000_000_000) as u32
+    (unsafe { aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns() } >> lb_common::TICK_SHIFT)
+        as u32
 }
 
 /// State of a flow that starts with `pkt`.
@@ -65,7 +67,7 @@ pub fn count_conn(backend: u32, state: u8, add: bool) {
 }
 
 /// Follows a packet of a known connection. Returns whether the entry's
-/// timestamp was refreshed (at most once a second), which is also when
+/// timestamp was refreshed (at most once a tick), which is also when
 /// NAT refreshes its reverse entry.
 #[inline(always)]
 pub fn track(conn: &mut Conn, pkt: &Pkt, now: u32) -> bool {

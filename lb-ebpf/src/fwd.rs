@@ -13,10 +13,16 @@
 //! A TUN packet that would exceed the egress MTU once encapsulated also
 //! goes to the stack (counted `too_big`). NAT and TUN of VLAN-tagged frames
 //! are left to the stack too; DR keeps the tag.
+//!
+//! The FIB lookup costs more than the rest of the program, so when lbd has
+//! resolved a backend's next hop (`BACKEND_F_NEXTHOP`) the packet goes
+//! straight there; the FIB stays the fallback, and always serves NAT
+//! replies (clients are too many to cache).
 
 use aya_ebpf::{bindings::xdp_action, helpers::generated as gen, programs::XdpContext};
 use lb_common::{
-    stat, Backend, FlowKey, NatRev, AF_INET, AF_INET6, IPPROTO_UDP, MODE_DR, MODE_NAT, MODE_TUN,
+    stat, Backend, FlowKey, Iface, NatRev, AF_INET, AF_INET6, BACKEND_F_NEXTHOP, IPPROTO_UDP,
+    MODE_DR, MODE_NAT, MODE_TUN,
 };
 
 use crate::csum;
@@ -160,6 +166,36 @@ fn rewrite(ctx: &XdpContext, pkt: &Pkt, dst: bool, addr: &[u32; 4], port: u16) -
     Ok(())
 }
 
+/// The interface towards a backend's next hop, when the daemon resolved it.
+#[inline(always)]
+fn next_hop(backend: &Backend) -> Option<&'static Iface> {
+    if backend.flags & BACKEND_F_NEXTHOP == 0 {
+        return None;
+    }
+    let iface = IFACES.get(backend.oif)?;
+    if iface.present == 0 {
+        return None;
+    }
+    Some(iface)
+}
+
+/// Sends the frame to the backend's resolved next hop: MACs written, then
+/// XDP_TX on the same interface or a redirect to another.
+#[inline(always)]
+fn send_to_hop(ctx: &XdpContext, backend: &Backend, iface: &Iface) -> Result<u32, ()> {
+    let eth: *mut EthHdr = ptr_at(ctx, 0)?;
+    // SAFETY: bounds checked.
+    unsafe {
+        (*eth).dst = backend.mac;
+        (*eth).src = iface.mac;
+    }
+    if backend.oif == ctx.ingress_ifindex() as u32 {
+        return Ok(xdp_action::XDP_TX);
+    }
+    // SAFETY: plain helper call.
+    Ok(unsafe { gen::bpf_redirect(backend.oif, 0) } as u32)
+}
+
 /// NAT, client → backend: the destination becomes the backend.
 #[inline(always)]
 fn nat_out(ctx: &XdpContext, pkt: &Pkt, backend: &Backend, _rev: &NatRev) -> Result<u32, ()> {
@@ -167,6 +203,9 @@ fn nat_out(ctx: &XdpContext, pkt: &Pkt, backend: &Backend, _rev: &NatRev) -> Res
         return Ok(xdp_action::XDP_PASS);
     }
     rewrite(ctx, pkt, true, &backend.addr, backend.port)?;
+    if let Some(iface) = next_hop(backend) {
+        return send_to_hop(ctx, backend, iface);
+    }
     fib_send(
         ctx,
         pkt.frame_len - pkt.l3 as u32,
@@ -254,6 +293,15 @@ pub fn tun(ctx: &XdpContext, pkt: &Pkt, backend: &Backend) -> Result<u32, ()> {
     let settings = SETTINGS.get(0).ok_or(())?;
     let inner_len = pkt.frame_len as usize - EthHdr::LEN;
     let outer = if pkt.v6 { Ipv6Hdr::LEN } else { Ipv4Hdr::LEN };
+    let hop = next_hop(backend);
+    if let Some(iface) = hop {
+        // Too big once wrapped: left to the stack, unchanged (the FIB path
+        // below makes the same check through bpf_fib_lookup).
+        if (inner_len + outer) as u32 > iface.mtu {
+            count(stat::TOO_BIG, 0);
+            return Ok(xdp_action::XDP_PASS);
+        }
+    }
     // SAFETY: plain helper call; every pointer is derived again after it.
     if unsafe { gen::bpf_xdp_adjust_head(ctx.ctx, -(outer as i32)) } != 0 {
         return Ok(xdp_action::XDP_PASS);
@@ -296,6 +344,9 @@ pub fn tun(ctx: &XdpContext, pkt: &Pkt, backend: &Backend) -> Result<u32, ()> {
         h[5] = csum::ipv4_header(&h);
         // SAFETY: bounds checked.
         unsafe { *ip = h };
+    }
+    if let Some(iface) = hop {
+        return send_to_hop(ctx, backend, iface);
     }
     fib_send(ctx, (inner_len + outer) as u32, pkt.v6, &src, &backend.addr)
 }

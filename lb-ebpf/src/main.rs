@@ -73,7 +73,7 @@ fn process(ctx: &XdpContext, len: u64) -> Result<u32, ()> {
         }
         return Ok(xdp_action::XDP_PASS);
     }
-    let now = conn::now_secs();
+    let now = conn::now_ticks();
 
     if let Some(c) = CONNS.get_ptr_mut(&key) {
         // SAFETY: a live entry of the LRU map; its value is plain data.

@@ -31,19 +31,25 @@ pub static SCHEDULE: Array<u32> = Array::with_max_entries(SCHED_CAPACITY, 0);
 #[map]
 pub static RR_CURSOR: Array<u64> = Array::with_max_entries(MAX_SERVICES, 0);
 
+/// `BPF_F_NO_COMMON_LRU`: one LRU list per CPU (the table itself is shared),
+/// so inserting a new flow takes no lock shared with other CPUs.
+const NO_COMMON_LRU: u32 = 2;
+
 #[map]
-pub static CONNS: LruHashMap<FlowKey, Conn> = LruHashMap::with_max_entries(CONN_TABLE_SIZE, 0);
+pub static CONNS: LruHashMap<FlowKey, Conn> =
+    LruHashMap::with_max_entries(CONN_TABLE_SIZE, NO_COMMON_LRU);
 
 #[map]
 pub static BACKEND_CONNS: Array<ConnCounts> = Array::with_max_entries(MAX_BACKENDS, 0);
 
 #[map]
 pub static PERSIST: LruHashMap<PersistKey, PersistValue> =
-    LruHashMap::with_max_entries(PERSIST_TABLE_SIZE, 0);
+    LruHashMap::with_max_entries(PERSIST_TABLE_SIZE, NO_COMMON_LRU);
 
 /// NAT: a reply's flow (backend → client) → what it must look like.
 #[map]
-pub static NAT_REV: LruHashMap<FlowKey, NatRev> = LruHashMap::with_max_entries(CONN_TABLE_SIZE, 0);
+pub static NAT_REV: LruHashMap<FlowKey, NatRev> =
+    LruHashMap::with_max_entries(CONN_TABLE_SIZE, NO_COMMON_LRU);
 
 #[map]
 pub static IFACES: Array<Iface> = Array::with_max_entries(MAX_IFINDEX, 0);

@@ -17,7 +17,7 @@ use lb_daemon::{
         xdp::XdpDataplane,
         Algo, BackendSpec, Dataplane, Mode, Persistence, Proto, ServiceSpec, Timeouts,
     },
-    net::MacAddr,
+    net::{Interface, MacAddr},
 };
 use lb_tests::{
     fibnet::{FibNet, V0_ADDR4, V0_ADDR6, V0_MAC},
@@ -73,6 +73,7 @@ fn spec(algo: Algo, mode: Mode, v6: bool, weights: &[u32], port: u16) -> Service
                 addr: SocketAddr::new(*ip, port),
                 weight: *w,
                 mac: Some(MacAddr(backend_mac(i))),
+                via: None,
             })
             .collect(),
     );
@@ -101,6 +102,12 @@ fn with_dataplane<T: Send + 'static>(
             let object = lb_daemon::bpf_object::embedded()?;
             let mut dp = XdpDataplane::load(object)?;
             dp.set_interface_mac(1, MacAddr(LB_MAC))?;
+            dp.set_interface(&Interface {
+                name: "v0".into(),
+                index: v0,
+                mac: MacAddr(V0_MAC),
+                mtu: 1500,
+            })?;
             dp.set_tunnel_source(
                 Some(V0_ADDR4.parse().unwrap()),
                 Some(V0_ADDR6.parse().unwrap()),
@@ -189,16 +196,34 @@ fn check_forwarded(
     i
 }
 
+/// NAT and TUN backends with their next hop resolved by the daemon (sent
+/// straight there) rather than found in the FIB per packet.
+fn with_next_hop(mut s: ServiceSpec, v0: u32) -> ServiceSpec {
+    for b in &mut s.backends {
+        b.via = Some(v0);
+    }
+    s
+}
+
 #[test]
 fn every_scheduler_forwards_in_every_mode_and_family() {
-    with_dataplane(4, |dp, _| {
-        for mode in [Mode::Dr, Mode::Nat, Mode::Tun] {
+    with_dataplane(4, |dp, v0| {
+        for (mode, cached) in [
+            (Mode::Dr, false),
+            (Mode::Nat, false),
+            (Mode::Nat, true),
+            (Mode::Tun, false),
+            (Mode::Tun, true),
+        ] {
             for v6 in [false, true] {
                 for algo in ALGOS {
                     let port = if mode == Mode::Nat { 8080 } else { 80 };
-                    dp.apply(&[spec(algo, mode, v6, &[1, 2, 3, 4], port)])
-                        .unwrap();
-                    let what = format!("{algo} {mode} v6={v6}");
+                    let mut s = spec(algo, mode, v6, &[1, 2, 3, 4], port);
+                    if cached {
+                        s = with_next_hop(s, v0);
+                    }
+                    dp.apply(&[s]).unwrap();
+                    let what = format!("{algo} {mode} v6={v6} next hop cached: {cached}");
                     let syn = packet(v6, 30000, SYN);
                     let (action, out) = run(dp, &syn);
                     let first = check_forwarded(mode, v6, &syn, action, &out, port);
@@ -267,6 +292,36 @@ fn nat_replies_are_rewritten_back_to_the_vip() {
             assert_eq!(run(dp, &stray), (XDP_PASS, stray.clone()));
             dp.apply(&[]).unwrap();
         }
+    });
+}
+
+#[test]
+fn tun_packet_too_big_once_wrapped_goes_to_the_stack_unchanged() {
+    with_dataplane(1, |dp, v0| {
+        dp.set_interface(&Interface {
+            name: "v0".into(),
+            index: v0,
+            mac: MacAddr(V0_MAC),
+            mtu: 50,
+        })
+        .unwrap();
+        dp.apply(&[with_next_hop(
+            spec(Algo::Rr, Mode::Tun, false, &[1], 80),
+            v0,
+        )])
+        .unwrap();
+        // 40 bytes of IP + 20 of outer header > 50.
+        let f = packet(false, 41000, SYN);
+        assert_eq!(run(dp, &f), (XDP_PASS, f.clone()));
+        let too_big = dp
+            .stats()
+            .unwrap()
+            .global
+            .iter()
+            .find(|g| g.0 == "too_big")
+            .unwrap()
+            .1;
+        assert_eq!(too_big, 1);
     });
 }
 
@@ -526,6 +581,7 @@ fn sorry_server_takes_new_flows_when_no_backend_can() {
             addr: "10.9.0.13:80".parse().unwrap(),
             weight: 1,
             mac: Some(MacAddr(backend_mac(2))),
+            via: None,
         });
         dp.apply(&[s.clone()]).unwrap();
         let (a, out) = run(dp, &packet(false, 50000, SYN));

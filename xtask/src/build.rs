@@ -133,3 +133,11 @@ pub fn run_lbd(obj: &Path, args: &[String]) -> Result<()> {
     .args(args);
     status(&mut cmd)
 }
+
+/// The data plane benchmark (BPF_PROG_TEST_RUN; the kernel times the
+/// program, so the harness's own build profile does not matter).
+pub fn run_bench_dataplane(args: &[String]) -> Result<()> {
+    all(false)?;
+    let dir = target_dir(false);
+    status(Command::new(dir.join("lb-bench-dataplane")).args(args))
+}

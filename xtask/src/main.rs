@@ -42,9 +42,12 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         cargo_args: Vec<String>,
     },
-    /// Benchmarks. `failover`: VRRP failover time, lbd against keepalived
+    /// Benchmarks. `dataplane` (default): the XDP program's cost per packet
+    /// with BPF_PROG_TEST_RUN (`cargo xtask bench dataplane -- CALLS`).
+    /// `failover`: VRRP failover time, lbd against keepalived
     /// (`cargo xtask bench failover -- --runs N`).
     Bench {
+        #[arg(default_value = "dataplane")]
         what: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -88,7 +91,8 @@ fn main() -> Result<()> {
             setup::ensure()?;
             match what.as_str() {
                 "failover" => bench_failover::run(&args),
-                other => anyhow::bail!("unknown benchmark `{other}` (known: failover)"),
+                "dataplane" => build::run_bench_dataplane(&args),
+                other => anyhow::bail!("unknown benchmark `{other}` (known: dataplane, failover)"),
             }
         }
     }

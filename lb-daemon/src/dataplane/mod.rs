@@ -175,8 +175,12 @@ pub struct BackendSpec {
     /// 0: takes no new flows (existing ones continue).
     pub weight: u32,
     /// Where DR frames go; `None` until the neighbour is resolved, and then
-    /// a DR backend takes no traffic. NAT and TUN do not need it.
+    /// a DR backend takes no traffic. For NAT and TUN: the next hop's MAC.
     pub mac: Option<MacAddr>,
+    /// NAT and TUN: the interface towards the next hop. With `mac`, the
+    /// program sends there directly instead of asking the kernel's FIB for
+    /// every packet.
+    pub via: Option<u32>,
 }
 
 /// Idle timeouts and other settings of the whole data plane.
@@ -189,11 +193,11 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        let d = lb_common::Settings::IPVS_DEFAULTS;
+        // IPVS's defaults.
         Self {
-            tcp: d.tcp_timeout,
-            tcpfin: d.tcpfin_timeout,
-            udp: d.udp_timeout,
+            tcp: 900,
+            tcpfin: 120,
+            udp: 300,
         }
     }
 }

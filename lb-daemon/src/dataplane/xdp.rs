@@ -13,8 +13,8 @@ use aya::{
 };
 use lb_common::{
     conn_state, maps as names, stat, svc, Backend, Conn, ConnCounts, Counters, FlowKey, Iface,
-    Service, Settings, VipKey, BACKEND_F_READY, MAX_BACKENDS, MAX_LC_BACKENDS, MAX_SERVICES,
-    SCHED_CAPACITY,
+    Service, Settings, VipKey, BACKEND_F_NEXTHOP, BACKEND_F_READY, BACKEND_F_SORRY, BACKEND_F_USED,
+    MAX_BACKENDS, MAX_LC_BACKENDS, MAX_SERVICES, SCHED_CAPACITY,
 };
 use tracing::{debug, info, warn};
 
@@ -26,12 +26,6 @@ use super::{
     ServiceSpec, ServiceStats, Stats, Timeouts,
 };
 use crate::net::{Interface, MacAddr};
-
-/// `Backend::flags`: the slot belongs to a service (even while not ready),
-/// so a restarted daemon can find it again in the pinned map.
-const BACKEND_F_USED: u8 = 2;
-/// `Backend::flags`: the slot is the service's sorry server.
-const BACKEND_F_SORRY: u8 = 4;
 
 /// Which XDP attach mode to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -323,7 +317,7 @@ impl XdpDataplane {
     /// daemon left there is taken over: the new program replaces the old
     /// one atomically, and not a packet goes unhandled.
     pub fn attach(&mut self, iface: &Interface, mode: AttachMode) -> Result<(), DataplaneError> {
-        self.set_interface_mac(iface.index, iface.mac)?;
+        self.set_interface(iface)?;
         let link_pin = self
             .pin_path
             .as_ref()
@@ -424,9 +418,19 @@ impl XdpDataplane {
         program_mut(&mut self.ebpf)
     }
 
+    /// Records an interface the program sends out of: its MAC (the source
+    /// of its frames) and MTU.
+    pub fn set_interface(&mut self, iface: &Interface) -> Result<(), DataplaneError> {
+        self.write_iface(iface.index, iface.mac, iface.mtu)
+    }
+
     /// Records an interface's MAC (BPF_PROG_TEST_RUN runs the program as if
     /// the frame arrived on loopback, ifindex 1 of the caller's namespace).
     pub fn set_interface_mac(&mut self, ifindex: u32, mac: MacAddr) -> Result<(), DataplaneError> {
+        self.write_iface(ifindex, mac, 1500)
+    }
+
+    fn write_iface(&mut self, ifindex: u32, mac: MacAddr, mtu: u32) -> Result<(), DataplaneError> {
         if ifindex >= lb_common::MAX_IFINDEX {
             return Err(DataplaneError::Capacity {
                 what: "interface index",
@@ -441,6 +445,7 @@ impl XdpDataplane {
                     mac: mac.0,
                     present: 1,
                     _pad: 0,
+                    mtu,
                 },
                 0,
             )
@@ -470,6 +475,9 @@ impl XdpDataplane {
         if ready {
             flags |= BACKEND_F_READY;
         }
+        if mode != Mode::Dr && b.mac.is_some() && b.via.is_some() {
+            flags |= BACKEND_F_NEXTHOP;
+        }
         if sorry {
             flags |= BACKEND_F_SORRY;
         }
@@ -483,6 +491,7 @@ impl XdpDataplane {
             _pad: [0; 2],
             weight: if ready { b.weight } else { 0 },
             service,
+            oif: b.via.unwrap_or(0),
         }
     }
 
@@ -621,7 +630,7 @@ impl XdpDataplane {
         let mut persist_mask = [0; 4];
         if let Some(p) = spec.persistence {
             flags |= svc::PERSIST;
-            persist_timeout = p.timeout_secs;
+            persist_timeout = lb_common::secs_to_ticks(p.timeout_secs);
             persist_mask = prefix_mask(p.mask);
         }
         let mut sorry_id = 0;
@@ -710,7 +719,7 @@ impl XdpDataplane {
     /// lc/wlc weigh between its runs. A flow that changes state while the
     /// recount runs is off by one until the next recount.
     pub fn recount_connections(&mut self) -> Result<(), DataplaneError> {
-        let now = monotonic_secs();
+        let now = monotonic_ticks();
         let mut counts: StdHashMap<u32, ConnCounts> = StdHashMap::new();
         for item in self.maps.conns.iter() {
             let Ok((_, c)) = item else { continue };
@@ -760,15 +769,17 @@ impl XdpDataplane {
     }
 }
 
-/// Seconds on the clock the program stamps connections with.
-pub fn monotonic_secs() -> u32 {
+/// Ticks (`lb_common::TICK_SHIFT`) of the clock the program stamps
+/// connections with.
+pub fn monotonic_ticks() -> u32 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: a valid timespec to fill.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u32
+    let ns = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+    (ns >> lb_common::TICK_SHIFT) as u32
 }
 
 fn state_name(state: u8) -> &'static str {
@@ -793,7 +804,7 @@ where
     C: std::borrow::Borrow<MapData>,
     B: std::borrow::Borrow<MapData>,
 {
-    let now = monotonic_secs();
+    let now = monotonic_ticks();
     let mut out = Vec::new();
     for item in conns.iter() {
         if out.len() >= limit {
@@ -818,8 +829,8 @@ where
             vip: SocketAddr::new(words_addr(k.dst, k.family), u16::from_be(k.dport)),
             backend: SocketAddr::new(words_addr(b.addr, b.family), u16::from_be(b.port)),
             state: state_name(c.state),
-            idle_secs: idle,
-            expires_secs: timeout - idle,
+            idle_secs: lb_common::ticks_to_secs(idle),
+            expires_secs: lb_common::ticks_to_secs(timeout - idle),
         });
     }
     Ok(out)
@@ -981,9 +992,9 @@ impl Dataplane for XdpDataplane {
     }
 
     fn set_timeouts(&mut self, t: Timeouts) -> Result<(), DataplaneError> {
-        self.settings.tcp_timeout = t.tcp;
-        self.settings.tcpfin_timeout = t.tcpfin;
-        self.settings.udp_timeout = t.udp;
+        self.settings.tcp_timeout = lb_common::secs_to_ticks(t.tcp);
+        self.settings.tcpfin_timeout = lb_common::secs_to_ticks(t.tcpfin);
+        self.settings.udp_timeout = lb_common::secs_to_ticks(t.udp);
         self.write_settings()
     }
 }

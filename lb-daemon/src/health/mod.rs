@@ -73,6 +73,7 @@ pub fn apply(specs: &mut [ServiceSpec], verdicts: &Verdicts) {
                     addr,
                     weight: 1,
                     mac: None,
+                    via: None,
                 });
             }
         }

@@ -1,0 +1,279 @@
+//! `cargo xtask bench`: the cost of the XDP program per packet, measured
+//! with BPF_PROG_TEST_RUN the way Katran's perf tester measures: many calls
+//! with repeat=1 (a program that rewrites a packet must never be fed its
+//! own output), averaging the kernel's `duration`, less the cost of a bare
+//! XDP_PASS measured the same way in the same run (the harness itself).
+//!
+//! Usage: lb-bench-dataplane [CALLS [FILTER]]   (default 200000 calls per
+//! fixture; FILTER: only fixtures whose name contains it)
+
+use std::net::{IpAddr, SocketAddr};
+
+use anyhow::{Context, Result};
+use aya::programs::{TestRun, TestRunOptions, Xdp};
+use lb_daemon::{
+    dataplane::{xdp::XdpDataplane, Algo, BackendSpec, Dataplane, Mode, Proto, ServiceSpec},
+    net::MacAddr,
+};
+use lb_tests::{
+    fibnet::{FibNet, V0_ADDR4, V0_ADDR6},
+    frames,
+};
+
+const LB_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
+/// Katran's balancer on this machine, same method (ns/packet): new TCP
+/// flow, established flow, pass-through.
+const KATRAN_NEW: f64 = 415.0;
+const KATRAN_EST: f64 = 168.0;
+const KATRAN_PASS: f64 = 55.0;
+
+fn backend_mac(i: usize) -> [u8; 6] {
+    [0x02, 0, 0, 0, 0x01, 0x11 + i as u8]
+}
+
+fn backends(v6: bool) -> Vec<IpAddr> {
+    (0..4)
+        .map(|i| {
+            if v6 {
+                format!("fd09::{:x}", 0x11 + i).parse().unwrap()
+            } else {
+                format!("10.9.0.{}", 11 + i).parse().unwrap()
+            }
+        })
+        .collect()
+}
+
+fn vip(v6: bool) -> IpAddr {
+    if v6 { "fd09::100" } else { "10.9.0.100" }.parse().unwrap()
+}
+
+/// A client address for flow `n` (distinct per flow, outside the FIB net).
+fn client(v6: bool, n: u32) -> IpAddr {
+    if v6 {
+        IpAddr::from([0xfd10, 0, 0, 0, 0, 0, (n >> 16) as u16, n as u16])
+    } else {
+        IpAddr::from([10, 100 + (n >> 16) as u8, (n >> 8) as u8, n as u8])
+    }
+}
+
+/// Average kernel-measured ns of one call over `frames` (cycled).
+fn measure(prog: &Xdp, frames: &[Vec<u8>], calls: u32) -> Result<f64> {
+    let mut out = vec![0u8; 2048];
+    let mut total = 0u128;
+    for i in 0..calls {
+        let f = &frames[i as usize % frames.len()];
+        let opts = TestRunOptions {
+            data_in: Some(f),
+            data_out: Some(&mut out),
+            repeat: 1,
+            ..TestRunOptions::default()
+        };
+        total += prog.test_run(opts)?.duration.as_nanos();
+    }
+    Ok(total as f64 / f64::from(calls))
+}
+
+struct Row {
+    name: String,
+    ns: f64,
+    net: f64,
+    anchor: Option<(f64, &'static str)>,
+}
+
+fn main() -> Result<()> {
+    let calls: u32 = std::env::args()
+        .nth(1)
+        .map(|a| a.parse())
+        .transpose()
+        .context("CALLS must be a number")?
+        .unwrap_or(200_000);
+    let mut neigh = Vec::new();
+    for v6 in [false, true] {
+        for (i, b) in backends(v6).iter().enumerate() {
+            neigh.push((*b, backend_mac(i)));
+        }
+    }
+    let filter = std::env::args().nth(2).unwrap_or_default();
+    let net = FibNet::new(&neigh)?;
+    let rows = net.ns.enter(move || bench(calls, &filter))?;
+    println!(
+        "\nXDP cost per packet, BPF_PROG_TEST_RUN, {calls} calls with repeat=1 each, 4 backends"
+    );
+    println!("(net = measured - bare XDP_PASS measured the same way in this run)\n");
+    println!(
+        "{:<34} {:>9} {:>9} {:>22}",
+        "fixture", "ns", "net ns", "vs Katran (same method)"
+    );
+    for r in &rows {
+        let vs = match r.anchor {
+            Some((k, what)) => format!("{:.2}x of {k:.0} ({what})", r.net / k),
+            None => String::new(),
+        };
+        println!("{:<34} {:>9.1} {:>9.1} {:>22}", r.name, r.ns, r.net, vs);
+    }
+    Ok(())
+}
+
+fn bench(calls: u32, filter: &str) -> Result<Vec<Row>> {
+    let object = lb_daemon::bpf_object::embedded()?;
+    // The bare programs, from the same object.
+    let mut bare = aya::Ebpf::load(object)?;
+    for name in [lb_common::XDP_PASS_PROGRAM, lb_common::XDP_SWAP_MAC_PROGRAM] {
+        let p: &mut Xdp = bare.program_mut(name).context("program")?.try_into()?;
+        p.load()?;
+    }
+    let syn4 = vec![frames::tcp_frame(
+        LB_MAC,
+        CLIENT_MAC,
+        client(false, 1),
+        vip(false),
+        1000,
+        80,
+        0x02,
+    )];
+    let pass_prog: &Xdp = bare
+        .program(lb_common::XDP_PASS_PROGRAM)
+        .unwrap()
+        .try_into()?;
+    let base = measure(pass_prog, &syn4, calls)?;
+    let swap: &Xdp = bare
+        .program(lb_common::XDP_SWAP_MAC_PROGRAM)
+        .unwrap()
+        .try_into()?;
+    let swap_ns = measure(swap, &syn4, calls)?;
+    let mut rows = vec![
+        Row {
+            name: "bare XDP_PASS (harness)".into(),
+            ns: base,
+            net: 0.0,
+            anchor: None,
+        },
+        Row {
+            name: "bare swap-MAC XDP_TX".into(),
+            ns: swap_ns,
+            net: swap_ns - base,
+            anchor: None,
+        },
+    ];
+
+    // A fresh data plane (empty tables) for every fixture, so no fixture
+    // pays for another's flows.
+    let fresh = || -> Result<XdpDataplane> {
+        let mut dp = XdpDataplane::load(object)?;
+        dp.set_interface_mac(1, MacAddr(LB_MAC))?;
+        dp.set_tunnel_source(Some(V0_ADDR4.parse()?), Some(V0_ADDR6.parse()?))?;
+        Ok(dp)
+    };
+    for v6 in [false, true] {
+        let fam = if v6 { "v6" } else { "v4" };
+        // Pass-through: TCP to an address that is not a VIP, with services set.
+        let mut dp = fresh()?;
+        dp.apply(&[spec(Algo::Rr, Mode::Dr, v6)])?;
+        let other: IpAddr = if v6 { "fd09::99" } else { "10.9.0.99" }.parse()?;
+        let f = vec![frames::tcp_frame(
+            LB_MAC,
+            CLIENT_MAC,
+            client(v6, 1),
+            other,
+            1000,
+            80,
+            0x02,
+        )];
+        let ns = measure(dp.program()?, &f, calls)?;
+        rows.push(Row {
+            name: format!("pass-through {fam}"),
+            ns,
+            net: ns - base,
+            anchor: Some((KATRAN_PASS, "pass")),
+        });
+        for mode in [Mode::Dr, Mode::Nat, Mode::Tun] {
+            for algo in [Algo::Rr, Algo::Wrr, Algo::Lc, Algo::Wlc, Algo::Sh, Algo::Mh] {
+                if !format!("{mode} {algo} {fam}").contains(filter) {
+                    continue;
+                }
+                let mut dp = fresh()?;
+                dp.apply(&[spec(algo, mode, v6)])?;
+                // New flows: every call a different client.
+                let n = calls.min(100_000);
+                let new: Vec<Vec<u8>> = (0..n)
+                    .map(|i| {
+                        frames::tcp_frame(
+                            LB_MAC,
+                            CLIENT_MAC,
+                            client(v6, i),
+                            vip(v6),
+                            1024 + (i % 50000) as u16,
+                            80,
+                            0x02,
+                        )
+                    })
+                    .collect();
+                let ns = measure(dp.program()?, &new, n)?;
+                let tun = mode == Mode::Tun;
+                rows.push(Row {
+                    name: format!("{mode} {algo} {fam} new flow"),
+                    ns,
+                    net: ns - base,
+                    anchor: tun.then_some((KATRAN_NEW, "new")),
+                });
+                // Established: 1024 flows opened, then their ACKs.
+                let open: Vec<Vec<u8>> = (0..1024)
+                    .map(|i| {
+                        frames::tcp_frame(
+                            LB_MAC,
+                            CLIENT_MAC,
+                            client(v6, 200_000 + i),
+                            vip(v6),
+                            2000,
+                            80,
+                            0x02,
+                        )
+                    })
+                    .collect();
+                measure(dp.program()?, &open, 1024)?;
+                let est: Vec<Vec<u8>> = (0..1024)
+                    .map(|i| {
+                        frames::tcp_frame(
+                            LB_MAC,
+                            CLIENT_MAC,
+                            client(v6, 200_000 + i),
+                            vip(v6),
+                            2000,
+                            80,
+                            0x10,
+                        )
+                    })
+                    .collect();
+                let ns = measure(dp.program()?, &est, calls)?;
+                rows.push(Row {
+                    name: format!("{mode} {algo} {fam} established"),
+                    ns,
+                    net: ns - base,
+                    anchor: (tun || mode == Mode::Dr).then_some((KATRAN_EST, "established")),
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn spec(algo: Algo, mode: Mode, v6: bool) -> ServiceSpec {
+    let mut s = ServiceSpec::new(
+        SocketAddr::new(vip(v6), 80),
+        Proto::Tcp,
+        backends(v6)
+            .iter()
+            .enumerate()
+            .map(|(i, ip)| BackendSpec {
+                addr: SocketAddr::new(*ip, 80),
+                weight: 1 + i as u32,
+                mac: Some(MacAddr(backend_mac(i))),
+                via: None,
+            })
+            .collect(),
+    );
+    s.algo = algo;
+    s.mode = mode;
+    s
+}
