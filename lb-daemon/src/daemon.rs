@@ -16,7 +16,7 @@ use crate::{
     config,
     dataplane::{
         xdp::{AttachMode, LoadOptions, XdpDataplane},
-        Dataplane, Mode, ServiceSpec,
+        Dataplane, Mode, ServiceSpec, Timeouts,
     },
     health,
     net::{Interface, MacAddr, Netlink},
@@ -106,6 +106,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                             Some(state) => {
                                 state.wanted = plan(&config);
                                 state.checks.reload(health::HealthPlan::from_config(&config));
+                                if let Err(e) = state.dataplane.set_timeouts(timeouts(&config)) {
+                                    error!("setting lvs_timeouts: {e}");
+                                }
                             }
                             None if !config.virtual_servers.is_empty() => warn!(
                                 "virtual_server added: restart lbd with --interface to carry it"
@@ -179,6 +182,17 @@ async fn reload_vrrp(
     }
 }
 
+/// `lvs_timeouts`, with IPVS's defaults for what it leaves out.
+fn timeouts(config: &config::Config) -> Timeouts {
+    let t = config.global_defs.lvs_timeouts;
+    let d = Timeouts::default();
+    Timeouts {
+        tcp: t.tcp.unwrap_or(d.tcp),
+        tcpfin: t.tcpfin.unwrap_or(d.tcpfin),
+        udp: t.udp.unwrap_or(d.udp),
+    }
+}
+
 fn plan(config: &config::Config) -> Vec<ServiceSpec> {
     let plan = services::plan(config);
     for s in &plan.skipped {
@@ -231,6 +245,7 @@ impl State {
             v6 = v6.or(a6);
         }
         dataplane.set_tunnel_source(v4, v6)?;
+        dataplane.set_timeouts(timeouts(config))?;
         info!(dataplane = %dataplane.describe(), "data plane ready");
         let checks = health::HealthRuntime::start(
             health::HealthPlan::from_config(config),

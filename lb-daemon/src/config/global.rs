@@ -17,6 +17,7 @@ static KEYWORDS: &[Keyword<GlobalDefs>] = &[
         g.notification_email_from = string_arg(s, st)
     }),
     kw("smtp_server", smtp_server),
+    kw("lvs_timeouts", lvs_timeouts),
     kw("smtp_helo_name", |s, st, g| {
         g.smtp_helo_name = string_arg(s, st)
     }),
@@ -85,7 +86,6 @@ static KEYWORDS: &[Keyword<GlobalDefs>] = &[
     unsupported("no_email_faults"),
     unsupported("checker_log_all_failures"),
     unsupported("dynamic_interfaces"),
-    unsupported("lvs_timeouts"),
     unsupported("lvs_flush"),
     unsupported("lvs_flush_on_stop"),
     unsupported("lvs_sync_daemon"),
@@ -202,4 +202,44 @@ fn smtp_server(sink: &mut Sink, st: &Stmt, g: &mut GlobalDefs) {
         host: host.text.clone(),
         port,
     });
+}
+
+/// `lvs_timeouts [tcp N] [tcpfin N] [udp N]`, any order, seconds.
+fn lvs_timeouts(sink: &mut Sink, st: &Stmt, g: &mut GlobalDefs) {
+    let args = st.args();
+    if args.is_empty() {
+        sink.error(
+            st.loc(),
+            "`lvs_timeouts` needs at least one of `tcp N`, `tcpfin N`, `udp N`",
+        );
+        return;
+    }
+    let mut i = 0;
+    while i < args.len() {
+        let key = &args[i];
+        let slot = match key.text.as_str() {
+            "tcp" => &mut g.lvs_timeouts.tcp,
+            "tcpfin" => &mut g.lvs_timeouts.tcpfin,
+            "udp" => &mut g.lvs_timeouts.udp,
+            _ => {
+                super::values::bad_value(sink, st, key, "expected `tcp`, `tcpfin` or `udp`");
+                return;
+            }
+        };
+        let Some(v) = args.get(i + 1) else {
+            sink.error(
+                &key.loc,
+                format!("`lvs_timeouts {}` needs a number of seconds", key.text),
+            );
+            return;
+        };
+        match parse_u64(&v.text).and_then(|n| u32::try_from(n).ok()) {
+            Some(n) if n > 0 => *slot = Some(n),
+            _ => {
+                super::values::bad_value(sink, st, v, "expected seconds, at least 1");
+                return;
+            }
+        }
+        i += 2;
+    }
 }

@@ -82,6 +82,8 @@ pub struct GlobalDefs {
     pub notification_email_from: Option<String>,
     pub smtp_server: Option<SmtpServer>,
     pub smtp_helo_name: Option<String>,
+    /// `lvs_timeouts`: connection idle timeouts (IPVS's defaults when unset).
+    pub lvs_timeouts: LvsTimeouts,
     #[serde(serialize_with = "ser_duration")]
     pub smtp_connect_timeout: Duration,
     pub vrrp_version: u8,
@@ -114,6 +116,7 @@ impl Default for GlobalDefs {
             notification_email_from: None,
             smtp_server: None,
             smtp_helo_name: None,
+            lvs_timeouts: LvsTimeouts::default(),
             smtp_connect_timeout: Duration::from_secs(30),
             vrrp_version: 2,
             vrrp_garp_master_delay: Duration::from_secs(5),
@@ -130,6 +133,15 @@ impl Default for GlobalDefs {
             location: Location::default(),
         }
     }
+}
+
+/// `lvs_timeouts tcp N tcpfin N udp N`, in seconds; `None`: IPVS's default
+/// (900, 120, 300).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LvsTimeouts {
+    pub tcp: Option<u32>,
+    pub tcpfin: Option<u32>,
+    pub udp: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

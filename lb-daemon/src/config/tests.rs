@@ -1038,3 +1038,25 @@ fn diagnostics_are_a_std_error() {
         "x.conf:1:1: error: unexpected `}`: no block is open here"
     );
 }
+
+#[test]
+fn lvs_timeouts_are_read_in_any_order_and_bad_ones_located() {
+    let c = clean("global_defs {\n lvs_timeouts udp 30 tcp 7200\n}\n");
+    assert_eq!(
+        c.global_defs.lvs_timeouts,
+        super::LvsTimeouts {
+            tcp: Some(7200),
+            tcpfin: None,
+            udp: Some(30)
+        }
+    );
+    let err = parse_str(
+        "global_defs {\n lvs_timeouts tcp 0 fin 3\n}\n",
+        Path::new("t.conf"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "t.conf:2:19: error: invalid `lvs_timeouts` value `0`: expected seconds, at least 1"
+    );
+}

@@ -13,10 +13,10 @@ use anyhow::{Context, Result};
 use aya::programs::{TestRun, TestRunOptions, Xdp};
 use lb_daemon::{
     dataplane::{xdp::XdpDataplane, Algo, BackendSpec, Dataplane, Mode, Proto, ServiceSpec},
-    net::MacAddr,
+    net::{Interface, MacAddr},
 };
 use lb_tests::{
-    fibnet::{FibNet, V0_ADDR4, V0_ADDR6},
+    fibnet::{FibNet, V0_ADDR4, V0_ADDR6, V0_MAC},
     frames,
 };
 
@@ -96,7 +96,8 @@ fn main() -> Result<()> {
     }
     let filter = std::env::args().nth(2).unwrap_or_default();
     let net = FibNet::new(&neigh)?;
-    let rows = net.ns.enter(move || bench(calls, &filter))?;
+    let v0 = net.v0;
+    let rows = net.ns.enter(move || bench(calls, &filter, v0))?;
     println!(
         "\nXDP cost per packet, BPF_PROG_TEST_RUN, {calls} calls with repeat=1 each, 4 backends"
     );
@@ -115,7 +116,7 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn bench(calls: u32, filter: &str) -> Result<Vec<Row>> {
+fn bench(calls: u32, filter: &str, v0: u32) -> Result<Vec<Row>> {
     let object = lb_daemon::bpf_object::embedded()?;
     // The bare programs, from the same object.
     let mut bare = aya::Ebpf::load(object)?;
@@ -162,6 +163,12 @@ fn bench(calls: u32, filter: &str) -> Result<Vec<Row>> {
     let fresh = || -> Result<XdpDataplane> {
         let mut dp = XdpDataplane::load(object)?;
         dp.set_interface_mac(1, MacAddr(LB_MAC))?;
+        dp.set_interface(&Interface {
+            name: "v0".into(),
+            index: v0,
+            mac: MacAddr(V0_MAC),
+            mtu: 1500,
+        })?;
         dp.set_tunnel_source(Some(V0_ADDR4.parse()?), Some(V0_ADDR6.parse()?))?;
         Ok(dp)
     };
@@ -169,7 +176,7 @@ fn bench(calls: u32, filter: &str) -> Result<Vec<Row>> {
         let fam = if v6 { "v6" } else { "v4" };
         // Pass-through: TCP to an address that is not a VIP, with services set.
         let mut dp = fresh()?;
-        dp.apply(&[spec(Algo::Rr, Mode::Dr, v6)])?;
+        dp.apply(&[spec(Algo::Rr, Mode::Dr, v6, v0)])?;
         let other: IpAddr = if v6 { "fd09::99" } else { "10.9.0.99" }.parse()?;
         let f = vec![frames::tcp_frame(
             LB_MAC,
@@ -193,7 +200,7 @@ fn bench(calls: u32, filter: &str) -> Result<Vec<Row>> {
                     continue;
                 }
                 let mut dp = fresh()?;
-                dp.apply(&[spec(algo, mode, v6)])?;
+                dp.apply(&[spec(algo, mode, v6, v0)])?;
                 // New flows: every call a different client.
                 let n = calls.min(100_000);
                 let new: Vec<Vec<u8>> = (0..n)
@@ -258,7 +265,9 @@ fn bench(calls: u32, filter: &str) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-fn spec(algo: Algo, mode: Mode, v6: bool) -> ServiceSpec {
+/// A service as lbd installs it: NAT and TUN backends with their next hop
+/// resolved (lbd keeps them resolved), so no FIB lookup per packet.
+fn spec(algo: Algo, mode: Mode, v6: bool, v0: u32) -> ServiceSpec {
     let mut s = ServiceSpec::new(
         SocketAddr::new(vip(v6), 80),
         Proto::Tcp,
@@ -269,7 +278,7 @@ fn spec(algo: Algo, mode: Mode, v6: bool) -> ServiceSpec {
                 addr: SocketAddr::new(*ip, 80),
                 weight: 1 + i as u32,
                 mac: Some(MacAddr(backend_mac(i))),
-                via: None,
+                via: (mode != Mode::Dr).then_some(v0),
             })
             .collect(),
     );
