@@ -383,6 +383,8 @@ pub mod maps {
 
 /// Name of the balancer's XDP program in the object.
 pub const XDP_PROGRAM: &str = "lb_xdp";
+/// The same balancer as a TC (clsact ingress) program.
+pub const TC_PROGRAM: &str = "lb_tc";
 /// A bare XDP_PASS program in the same object (benchmark baseline, and the
 /// program a veth peer needs so native XDP_TX frames reach it).
 pub const XDP_PASS_PROGRAM: &str = "xdp_pass";

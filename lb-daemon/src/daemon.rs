@@ -15,7 +15,7 @@ use tracing::{error, info, info_span, warn, Instrument};
 use crate::{
     config,
     dataplane::{
-        xdp::{AttachMode, LoadOptions, XdpDataplane},
+        xdp::{AttachMode, LoadOptions, Tier, XdpDataplane},
         Dataplane, Mode, ServiceSpec, Timeouts,
     },
     health,
@@ -30,6 +30,7 @@ pub struct Options {
     pub config_file: PathBuf,
     pub interfaces: Vec<String>,
     pub xdp_mode: AttachMode,
+    pub tier: Tier,
     /// Use this eBPF object instead of the embedded one.
     pub bpf_object: Option<PathBuf>,
     /// Where maps and links are pinned; `None`: nothing is pinned.
@@ -70,6 +71,8 @@ struct State {
     checks: health::HealthRuntime,
     /// Interfaces recorded as next-hop egress in the data plane.
     egress: HashSet<u32>,
+    /// Every backend had its MAC (or next hop) at the last reconcile.
+    resolved: bool,
     /// Health verdicts, applied to `wanted` on every reconcile.
     health: tokio::sync::watch::Receiver<std::sync::Arc<health::Verdicts>>,
 }
@@ -143,8 +146,14 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             _ = tokio::time::sleep(next), if state.is_some() => {
                 let Some(state) = state.as_mut() else { continue };
                 next = match state.reconcile().instrument(info_span!("reconcile")).await {
-                    Ok(true) => RESOLVE_STEADY,
-                    Ok(false) => RESOLVE_PENDING,
+                    Ok(true) => {
+                        if !state.resolved {
+                            state.resolved = true;
+                            info!("every backend resolved");
+                        }
+                        RESOLVE_STEADY
+                    }
+                    Ok(false) => { state.resolved = false; RESOLVE_PENDING }
                     Err(e) => { error!("{e:#}"); RESOLVE_PENDING }
                 };
             }
@@ -230,7 +239,16 @@ impl State {
         };
         let mut dataplane = XdpDataplane::load_with(object, &load)?;
         for iface in &interfaces {
-            dataplane.attach(iface, opts.xdp_mode)?;
+            match opts.tier {
+                Tier::Xdp => dataplane.attach(iface, opts.xdp_mode)?,
+                Tier::Tc => dataplane.attach_tc(iface)?,
+                Tier::Auto => {
+                    if let Err(e) = dataplane.attach(iface, opts.xdp_mode) {
+                        warn!(iface = %iface.name, "XDP cannot serve ({e}); using TC");
+                        dataplane.attach_tc(iface)?;
+                    }
+                }
+            }
         }
         let (mut v4, mut v6) = (None, None);
         for ip in &opts.tunnel_source {
@@ -260,6 +278,7 @@ impl State {
             applied: None,
             warned: HashSet::new(),
             egress,
+            resolved: false,
             health: checks.verdicts(),
             checks,
         })

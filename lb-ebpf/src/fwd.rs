@@ -19,13 +19,14 @@
 //! straight there; the FIB stays the fallback, and always serves NAT
 //! replies (clients are too many to cache).
 
-use aya_ebpf::{bindings::xdp_action, helpers::generated as gen, programs::XdpContext};
+use aya_ebpf::bindings::xdp_action;
 use lb_common::{
     stat, Backend, FlowKey, Iface, NatRev, AF_INET, AF_INET6, BACKEND_F_NEXTHOP, IPPROTO_UDP,
     MODE_DR, MODE_NAT, MODE_TUN,
 };
 
 use crate::csum;
+use crate::ctx::Net;
 use crate::headers::*;
 use crate::maps::{count, IFACES, NAT_REV, SETTINGS};
 use crate::parse::{ptr_at, Pkt};
@@ -53,8 +54,8 @@ const FIB_FRAG_NEEDED: i64 = 8;
 
 /// Sends the frame to the backend by the mode the flow was started with.
 #[inline(always)]
-pub fn forward(
-    ctx: &XdpContext,
+pub fn forward<C: Net>(
+    ctx: &C,
     pkt: &Pkt,
     mode: u8,
     backend: &Backend,
@@ -73,8 +74,8 @@ pub fn forward(
 
 /// DR: the frame goes back out to the backend's MAC, unchanged above L2.
 #[inline(always)]
-pub fn dr(ctx: &XdpContext, backend: &Backend) -> Result<u32, ()> {
-    let Some(iface) = IFACES.get(ctx.ingress_ifindex() as u32) else {
+pub fn dr<C: Net>(ctx: &C, backend: &Backend) -> Result<u32, ()> {
+    let Some(iface) = IFACES.get(ctx.ifindex()) else {
         count(stat::NO_IFACE, 0);
         return Ok(xdp_action::XDP_PASS);
     };
@@ -116,7 +117,7 @@ pub fn nat_remember(pkt: &Pkt, backend: &Backend, rev: &NatRev) {
 /// Rewrites the destination (or source) address and port of the packet,
 /// updating the IP and TCP/UDP checksums.
 #[inline(always)]
-fn rewrite(ctx: &XdpContext, pkt: &Pkt, dst: bool, addr: &[u32; 4], port: u16) -> Result<(), ()> {
+fn rewrite<C: Net>(ctx: &C, pkt: &Pkt, dst: bool, addr: &[u32; 4], port: u16) -> Result<(), ()> {
     let (old_addr, old_port) = if dst {
         (pkt.dst, pkt.dport)
     } else {
@@ -182,23 +183,22 @@ fn next_hop(backend: &Backend) -> Option<&'static Iface> {
 /// Sends the frame to the backend's resolved next hop: MACs written, then
 /// XDP_TX on the same interface or a redirect to another.
 #[inline(always)]
-fn send_to_hop(ctx: &XdpContext, backend: &Backend, iface: &Iface) -> Result<u32, ()> {
+fn send_to_hop<C: Net>(ctx: &C, backend: &Backend, iface: &Iface) -> Result<u32, ()> {
     let eth: *mut EthHdr = ptr_at(ctx, 0)?;
     // SAFETY: bounds checked.
     unsafe {
         (*eth).dst = backend.mac;
         (*eth).src = iface.mac;
     }
-    if backend.oif == ctx.ingress_ifindex() as u32 {
+    if backend.oif == ctx.ifindex() {
         return Ok(xdp_action::XDP_TX);
     }
-    // SAFETY: plain helper call.
-    Ok(unsafe { gen::bpf_redirect(backend.oif, 0) } as u32)
+    Ok(ctx.redirect(backend.oif))
 }
 
 /// NAT, client → backend: the destination becomes the backend.
 #[inline(always)]
-fn nat_out(ctx: &XdpContext, pkt: &Pkt, backend: &Backend, _rev: &NatRev) -> Result<u32, ()> {
+fn nat_out<C: Net>(ctx: &C, pkt: &Pkt, backend: &Backend, _rev: &NatRev) -> Result<u32, ()> {
     if pkt.vlan || pkt.icmp {
         return Ok(xdp_action::XDP_PASS);
     }
@@ -217,7 +217,7 @@ fn nat_out(ctx: &XdpContext, pkt: &Pkt, backend: &Backend, _rev: &NatRev) -> Res
 
 /// NAT, backend → client: a reply gets the VIP back as its source.
 #[inline(always)]
-pub fn nat_in(ctx: &XdpContext, pkt: &Pkt, rev: &NatRev) -> Result<u32, ()> {
+pub fn nat_in<C: Net>(ctx: &C, pkt: &Pkt, rev: &NatRev) -> Result<u32, ()> {
     rewrite(ctx, pkt, false, &rev.vip, rev.vport)?;
     fib_send(
         ctx,
@@ -231,8 +231,8 @@ pub fn nat_in(ctx: &XdpContext, pkt: &Pkt, rev: &NatRev) -> Result<u32, ()> {
 /// Next hop from the kernel's FIB: MACs written, then XDP_TX on the same
 /// interface or a redirect to another. Without an answer: to the stack.
 #[inline(always)]
-fn fib_send(
-    ctx: &XdpContext,
+fn fib_send<C: Net>(
+    ctx: &C,
     ip_len: u32,
     v6: bool,
     src: &[u32; 4],
@@ -245,7 +245,7 @@ fn fib_send(
         sport: 0,
         dport: 0,
         tot_len,
-        ifindex: ctx.ingress_ifindex() as u32,
+        ifindex: ctx.ifindex(),
         flowinfo: 0,
         src: *src,
         dst: *dst,
@@ -253,15 +253,11 @@ fn fib_send(
         smac: [0; 6],
         dmac: [0; 6],
     };
-    // SAFETY: p has the kernel's struct bpf_fib_lookup layout and size.
-    let rc = unsafe {
-        gen::bpf_fib_lookup(
-            ctx.ctx.cast(),
-            (&mut p as *mut FibParams).cast(),
-            core::mem::size_of::<FibParams>() as i32,
-            0,
-        )
-    };
+    // p has the kernel's struct bpf_fib_lookup layout and size.
+    let rc = ctx.fib_lookup(
+        (&mut p as *mut FibParams).cast(),
+        core::mem::size_of::<FibParams>() as i32,
+    );
     if rc == FIB_FRAG_NEEDED {
         count(stat::TOO_BIG, 0);
         return Ok(xdp_action::XDP_PASS);
@@ -276,17 +272,16 @@ fn fib_send(
         (*eth).dst = p.dmac;
         (*eth).src = p.smac;
     }
-    if p.ifindex == ctx.ingress_ifindex() as u32 {
+    if p.ifindex == ctx.ifindex() {
         return Ok(xdp_action::XDP_TX);
     }
-    // SAFETY: plain helper call.
-    Ok(unsafe { gen::bpf_redirect(p.ifindex, 0) } as u32)
+    Ok(ctx.redirect(p.ifindex))
 }
 
 /// TUN: the IP packet is wrapped in an outer header to the backend
 /// (IPIP for IPv4, IP6IP6 for IPv6), from the balancer's tunnel address.
 #[inline(always)]
-pub fn tun(ctx: &XdpContext, pkt: &Pkt, backend: &Backend) -> Result<u32, ()> {
+pub fn tun<C: Net>(ctx: &C, pkt: &Pkt, backend: &Backend) -> Result<u32, ()> {
     if pkt.vlan {
         return Ok(xdp_action::XDP_PASS);
     }
@@ -302,8 +297,8 @@ pub fn tun(ctx: &XdpContext, pkt: &Pkt, backend: &Backend) -> Result<u32, ()> {
             return Ok(xdp_action::XDP_PASS);
         }
     }
-    // SAFETY: plain helper call; every pointer is derived again after it.
-    if unsafe { gen::bpf_xdp_adjust_head(ctx.ctx, -(outer as i32)) } != 0 {
+    // Every pointer is derived again after this.
+    if !ctx.push_head(outer as u32) {
         return Ok(xdp_action::XDP_PASS);
     }
     let eth: *mut EthHdr = ptr_at(ctx, 0)?;

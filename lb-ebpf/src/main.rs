@@ -15,6 +15,7 @@
 
 mod conn;
 mod csum;
+mod ctx;
 mod fwd;
 mod headers;
 mod maps;
@@ -22,10 +23,11 @@ mod parse;
 mod sched;
 
 use aya_ebpf::{
-    bindings::{xdp_action, TC_ACT_OK},
+    bindings::{xdp_action, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT},
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
 };
+use ctx::Net;
 use lb_common::{
     stat, svc, Backend, Conn, FlowKey, NatRev, PersistKey, PersistValue, Service, VipKey, AF_INET,
     AF_INET6, BACKEND_F_READY, IPPROTO_TCP, MODE_NAT,
@@ -47,8 +49,32 @@ pub fn lb_xdp(ctx: XdpContext) -> u32 {
     action
 }
 
+/// The same balancer at TC ingress (clsact), for interfaces where XDP
+/// cannot serve. Verdicts: PASS → TC_ACT_OK, TX → out of the interface it
+/// came in on, REDIRECT → as requested, DROP/ABORTED → TC_ACT_SHOT.
+#[classifier]
+pub fn lb_tc(ctx: TcContext) -> i32 {
+    let len = ctx.len();
+    // Direct access reaches only the linear part: pull the headers in.
+    let linear = (ctx.data_end() - ctx.data()) as u32;
+    if linear < len && linear < 128 {
+        let _ = ctx.pull_data(if len < 128 { len } else { 128 });
+    }
+    let verdict = process(&ctx, u64::from(len)).unwrap_or(xdp_action::XDP_PASS);
+    count(verdict, u64::from(len));
+    match verdict {
+        xdp_action::XDP_PASS => TC_ACT_OK,
+        xdp_action::XDP_TX => {
+            // SAFETY: plain helper call: out of the same interface.
+            unsafe { aya_ebpf::helpers::generated::bpf_redirect(Net::ifindex(&ctx), 0) as i32 }
+        }
+        xdp_action::XDP_REDIRECT => TC_ACT_REDIRECT,
+        _ => TC_ACT_SHOT,
+    }
+}
+
 #[inline(always)]
-fn process(ctx: &XdpContext, len: u64) -> Result<u32, ()> {
+fn process<C: Net>(ctx: &C, len: u64) -> Result<u32, ()> {
     let Some(pkt) = parse::parse(ctx, len as u32)? else {
         return Ok(xdp_action::XDP_PASS);
     };
@@ -100,8 +126,8 @@ fn process(ctx: &XdpContext, len: u64) -> Result<u32, ()> {
 }
 
 #[inline(always)]
-fn new_flow(
-    ctx: &XdpContext,
+fn new_flow<C: Net>(
+    ctx: &C,
     pkt: &Pkt,
     key: &FlowKey,
     family: u8,
@@ -232,7 +258,7 @@ fn nat_entry(
 
 /// A reply of a NAT flow (backend → client), or not ours.
 #[inline(always)]
-fn nat_reply(ctx: &XdpContext, pkt: &Pkt, key: &FlowKey, len: u64) -> Result<u32, ()> {
+fn nat_reply<C: Net>(ctx: &C, pkt: &Pkt, key: &FlowKey, len: u64) -> Result<u32, ()> {
     if pkt.vlan {
         return Ok(xdp_action::XDP_PASS);
     }
@@ -251,7 +277,7 @@ fn nat_reply(ctx: &XdpContext, pkt: &Pkt, key: &FlowKey, len: u64) -> Result<u32
 /// here): it goes on to the backend holding that flow, found by the quoted
 /// header. Errors about NAT flows are left to the kernel.
 #[inline(always)]
-fn icmp_error(ctx: &XdpContext, pkt: &Pkt, key: &FlowKey, len: u64) -> Result<u32, ()> {
+fn icmp_error<C: Net>(ctx: &C, pkt: &Pkt, key: &FlowKey, len: u64) -> Result<u32, ()> {
     // SAFETY: plain data.
     let Some(c) = (unsafe { CONNS.get(key) }) else {
         return Ok(xdp_action::XDP_PASS);
@@ -277,7 +303,7 @@ pub fn xdp_pass(_ctx: XdpContext) -> u32 {
 /// possible forwarder, printed beside the balancer's costs in benchmarks.
 #[xdp]
 pub fn xdp_swap_mac(ctx: XdpContext) -> u32 {
-    let Ok(eth) = ptr_at::<EthHdr>(&ctx, 0) else {
+    let Ok(eth) = ptr_at::<EthHdr, _>(&ctx, 0) else {
         return xdp_action::XDP_PASS;
     };
     // SAFETY: ptr_at checked the frame holds an EthHdr.

@@ -7,14 +7,14 @@
 //! - protocols other than TCP, UDP and the ICMP errors that concern a flow;
 //! - more than two VLAN tags.
 
-use aya_ebpf::programs::XdpContext;
 use lb_common::{IPPROTO_TCP, IPPROTO_UDP};
 
+use crate::ctx::Net;
 use crate::headers::*;
 
 /// Pointer to a `T` at `offset` into the frame, if the frame holds all of it.
 #[inline(always)]
-pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Result<*mut T, ()> {
+pub fn ptr_at<T, C: Net>(ctx: &C, offset: usize) -> Result<*mut T, ()> {
     let start = ctx.data();
     let end = ctx.data_end();
     if start + offset + core::mem::size_of::<T>() > end {
@@ -49,7 +49,7 @@ pub struct Pkt {
 
 /// `Ok(None)`: not ours. `Err`: truncated where it claims more.
 #[inline(always)]
-pub fn parse(ctx: &XdpContext, frame_len: u32) -> Result<Option<Pkt>, ()> {
+pub fn parse<C: Net>(ctx: &C, frame_len: u32) -> Result<Option<Pkt>, ()> {
     let eth: *const EthHdr = ptr_at(ctx, 0)?;
     // SAFETY: bounds checked by ptr_at (here and below).
     let mut ether_type = unsafe { (*eth).ether_type };
@@ -154,7 +154,7 @@ pub fn parse(ctx: &XdpContext, frame_len: u32) -> Result<Option<Pkt>, ()> {
 /// type 2) quoting a packet the VIP sent: the flow of that packet, turned
 /// around, so the error can follow the flow to its backend.
 #[inline(always)]
-fn icmp_error(ctx: &XdpContext, mut pkt: Pkt, error_type: u8) -> Result<Option<Pkt>, ()> {
+fn icmp_error<C: Net>(ctx: &C, mut pkt: Pkt, error_type: u8) -> Result<Option<Pkt>, ()> {
     let icmp: *const IcmpHdr = ptr_at(ctx, pkt.l4)?;
     // SAFETY: bounds checked by ptr_at (here and below).
     if unsafe { (*icmp).kind } != error_type {

@@ -266,6 +266,21 @@ impl DrLab {
         Ok(())
     }
 
+    /// Waits until lbd's log contains `text` (bounded).
+    pub fn wait_lbd_log(&self, text: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.lbd_log().contains(text) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!(
+            "lbd did not log `{text}` within {timeout:?}:\n{}",
+            self.lbd_log()
+        )
+    }
+
     /// Turns IP forwarding on in the load balancer (NAT and TUN find their
     /// next hop in the FIB, which answers only where forwarding is on).
     pub fn lb_forwarding(&self) -> Result<()> {

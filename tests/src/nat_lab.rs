@@ -135,20 +135,19 @@ impl NatLab {
 
     /// Starts lbd on both of the balancer's interfaces; waits for `ready`.
     pub fn start_lbd(&mut self, config: &Path, ready: usize) -> Result<()> {
+        self.start_lbd_with(config, &["--xdp-mode", "native"], ready)
+    }
+
+    /// Starts lbd with extra arguments (e.g. `--dataplane tc`).
+    pub fn start_lbd_with(&mut self, config: &Path, args: &[&str], ready: usize) -> Result<()> {
         let log = self.dir.path().join("lbd.log");
         let child = self
             .lb
             .command(crate::bin("lbd"))
             .arg("-f")
             .arg(config)
-            .args([
-                "--interface",
-                "eth0",
-                "--interface",
-                "eth1",
-                "--xdp-mode",
-                "native",
-            ])
+            .args(["--interface", "eth0", "--interface", "eth1"])
+            .args(args)
             .args(["--pin-path", "none"])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

@@ -40,6 +40,8 @@ fn dr_over_ipv6_spreads_requests() {
     let conf = service("fd77::100", "DR", &["fd77::b", "fd77::c"], 80);
     let path = lab.write_config("dr6.conf", &conf).unwrap();
     lab.start_lbd(&path, "native").expect("lbd ready");
+    lab.wait_lbd_log("every backend resolved", Duration::from_secs(10))
+        .unwrap();
     let seen = tally(|| lab.get("http://[fd77::100]/"), 10);
     assert_eq!(seen, even(10), "lbd log:\n{}", lab.lbd_log());
 }
@@ -54,6 +56,8 @@ fn tun_encapsulates_to_backends_over_both_families() {
         + &service("fd77::100", "TUN", &["fd77::b", "fd77::c"], 80);
     let path = lab.write_config("tun.conf", &conf).unwrap();
     lab.start_lbd(&path, "native").expect("lbd ready");
+    lab.wait_lbd_log("every backend resolved", Duration::from_secs(10))
+        .unwrap();
     let seen = tally(|| lab.get("http://10.77.0.100/"), 10);
     assert_eq!(seen, even(10), "IPv4 TUN; lbd log:\n{}", lab.lbd_log());
     let seen = tally(|| lab.get("http://[fd77::100]/"), 10);
@@ -72,6 +76,37 @@ fn nat_rewrites_both_ways_over_both_families() {
     assert_eq!(seen, even(10), "IPv4 NAT; lbd log:\n{}", lab.lbd_log());
     let seen = tally(|| lab.get("http://[fd78:1::100]/"), 10);
     assert_eq!(seen, even(10), "IPv6 NAT; lbd log:\n{}", lab.lbd_log());
+}
+
+#[test]
+fn the_tc_tier_carries_dr_and_nat_without_xdp() {
+    let mut lab = DrLab::new().expect("lab");
+    let conf = service("10.77.0.100", "DR", &["10.77.0.11", "10.77.0.12"], 80)
+        + &service("fd77::100", "DR", &["fd77::b", "fd77::c"], 80);
+    let path = lab.write_config("tc.conf", &conf).unwrap();
+    lab.start_lbd_with(&path, &["--dataplane", "tc"], 2)
+        .expect("lbd ready");
+    lab.wait_lbd_log("every backend resolved", Duration::from_secs(10))
+        .unwrap();
+    assert!(
+        !lab.lb_xdp_attached().unwrap(),
+        "--dataplane tc attached XDP"
+    );
+    assert!(lab.lbd_log().contains("TC attached"), "{}", lab.lbd_log());
+    let seen = tally(|| lab.get("http://10.77.0.100/"), 10);
+    assert_eq!(seen, even(10), "DR v4 over TC; lbd log:\n{}", lab.lbd_log());
+    let seen = tally(|| lab.get("http://[fd77::100]/"), 10);
+    assert_eq!(seen, even(10), "DR v6 over TC; lbd log:\n{}", lab.lbd_log());
+    drop(lab);
+
+    let mut lab = NatLab::new(2).expect("NAT lab");
+    let conf = service("10.78.1.100", "NAT", &["10.78.2.11", "10.78.2.12"], 8080);
+    let path = lab.dir.path().join("nat-tc.conf");
+    std::fs::write(&path, conf).unwrap();
+    lab.start_lbd_with(&path, &["--dataplane", "tc"], 2)
+        .expect("lbd ready");
+    let seen = tally(|| lab.get("http://10.78.1.100/"), 10);
+    assert_eq!(seen, even(10), "NAT over TC; lbd log:\n{}", lab.lbd_log());
 }
 
 /// A bpffs of the test's own, outside /sys (which `ip netns exec` hides).

@@ -707,3 +707,62 @@ fn idle_flows_expire_and_are_scheduled_again() {
         assert!(dp.connections(10).unwrap().iter().all(|c| c.idle_secs <= 1));
     });
 }
+
+/// TC's verdicts.
+const TC_ACT_OK: u32 = 0;
+const TC_ACT_REDIRECT: u32 = 7;
+
+fn run_tc(dp: &mut XdpDataplane, frame: &[u8]) -> (u32, Vec<u8>) {
+    let mut out = vec![0u8; frame.len() + 256];
+    let opts = TestRunOptions {
+        data_in: Some(frame),
+        data_out: Some(&mut out),
+        ..TestRunOptions::default()
+    };
+    let r = dp
+        .tc_program()
+        .unwrap()
+        .test_run(opts)
+        .expect("BPF_PROG_TEST_RUN (TC)");
+    out.truncate(r.data_size_out as usize);
+    (r.return_value, out)
+}
+
+#[test]
+fn the_tc_program_forwards_like_the_xdp_one() {
+    with_dataplane(2, |dp, v0| {
+        for (mode, v6) in [
+            (Mode::Dr, false),
+            (Mode::Dr, true),
+            (Mode::Nat, false),
+            (Mode::Nat, true),
+            (Mode::Tun, false),
+            (Mode::Tun, true),
+        ] {
+            let port = if mode == Mode::Nat { 8080 } else { 80 };
+            dp.apply(&[with_next_hop(spec(Algo::Rr, mode, v6, &[1, 1], port), v0)])
+                .unwrap();
+            let syn = packet(v6, 42000, SYN);
+            let (verdict, out) = run_tc(dp, &syn);
+            // TC has no XDP_TX: the same interface's egress is a redirect too.
+            assert_eq!(verdict, TC_ACT_REDIRECT, "{mode} v6={v6}");
+            let xdp_like = if mode == Mode::Dr {
+                XDP_TX
+            } else {
+                XDP_REDIRECT
+            };
+            let first = check_forwarded(mode, v6, &syn, xdp_like, &out, port);
+            let ack = packet(v6, 42000, ACK);
+            let (_, out) = run_tc(dp, &ack);
+            assert_eq!(check_forwarded(mode, v6, &ack, xdp_like, &out, port), first);
+            let (vip, client, _) = addrs(v6, 1);
+            let f = frames::tcp_frame(LB_MAC, CLIENT_MAC, client, vip, 1, 81, SYN);
+            assert_eq!(
+                run_tc(dp, &f),
+                (TC_ACT_OK, f.clone()),
+                "{mode} v6={v6}: not a VIP port"
+            );
+            dp.apply(&[]).unwrap();
+        }
+    });
+}

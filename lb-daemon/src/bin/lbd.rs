@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use lb_daemon::{check, daemon, dataplane::xdp::AttachMode};
+use lb_daemon::{
+    check, daemon,
+    dataplane::xdp::{AttachMode, Tier},
+};
 
 /// eBPF/XDP layer-4 load balancer reading keepalived.conf.
 #[derive(Debug, Parser)]
@@ -27,6 +30,10 @@ struct Args {
     /// falling back to skb with a warning).
     #[arg(long, value_enum, default_value = "auto")]
     xdp_mode: AttachMode,
+    /// Data plane tier: xdp, tc (the same program at clsact ingress, where
+    /// XDP cannot serve), or auto (XDP, falling back to TC with a warning).
+    #[arg(long, value_enum, default_value = "auto")]
+    dataplane: Tier,
     /// Load this eBPF object instead of the one built into lbd.
     #[arg(long, value_name = "PATH")]
     bpf_object: Option<PathBuf>,
@@ -74,6 +81,7 @@ fn main() -> std::process::ExitCode {
         config_file: args.config_file,
         interfaces: args.interfaces,
         xdp_mode: args.xdp_mode,
+        tier: args.dataplane,
         bpf_object: args.bpf_object,
         pin_path: (args.pin_path != "none").then(|| PathBuf::from(&args.pin_path)),
         keep_on_exit: args.on_exit == OnExit::Keep,

@@ -27,6 +27,16 @@ use super::{
 };
 use crate::net::{Interface, MacAddr};
 
+/// Which tier carries the services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Tier {
+    /// XDP (native, then generic), then TC, logging why each was skipped.
+    Auto,
+    Xdp,
+    /// The same program at TC ingress (clsact).
+    Tc,
+}
+
 /// Which XDP attach mode to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AttachMode {
@@ -400,6 +410,29 @@ impl XdpDataplane {
         Ok(())
     }
 
+    /// Attaches the same balancer at TC ingress (clsact) instead of XDP, for
+    /// interfaces where XDP cannot serve. TC attachments are not pinned: a
+    /// restart re-attaches them.
+    pub fn attach_tc(&mut self, iface: &Interface) -> Result<(), DataplaneError> {
+        use aya::programs::{tc, SchedClassifier, TcAttachType};
+        self.set_interface(iface)?;
+        let attach_err = |reason: String| DataplaneError::Attach {
+            iface: iface.name.clone(),
+            reason,
+        };
+        // An existing clsact qdisc is fine.
+        let _ = tc::qdisc_add_clsact(&iface.name);
+        let prog: &mut SchedClassifier = self.tc_program()?;
+        prog.attach(&iface.name, TcAttachType::Ingress)
+            .map_err(|e| attach_err(error_chain(&e)))?;
+        info!(iface = %iface.name, ifindex = iface.index, "TC attached (clsact ingress)");
+        self.attachments.push(Attachment {
+            iface: iface.clone(),
+            mode: "tc",
+        });
+        Ok(())
+    }
+
     /// Removes the pins (links and maps), so that dropping the data plane
     /// detaches the program and frees everything.
     pub fn unpin_all(&mut self) {
@@ -411,6 +444,26 @@ impl XdpDataplane {
                 let _ = std::fs::remove_file(dir.join(n));
             }
         }
+    }
+
+    /// The TC program (loaded on first use), for tests that drive it with
+    /// BPF_PROG_TEST_RUN.
+    pub fn tc_program(&mut self) -> Result<&mut aya::programs::SchedClassifier, DataplaneError> {
+        let name = lb_common::TC_PROGRAM;
+        let prog: &mut aya::programs::SchedClassifier = self
+            .ebpf
+            .program_mut(name)
+            .ok_or(DataplaneError::Program {
+                name,
+                source: aya::programs::ProgramError::NotLoaded,
+            })?
+            .try_into()
+            .map_err(|source| DataplaneError::Program { name, source })?;
+        if prog.fd().is_err() {
+            prog.load()
+                .map_err(|source| DataplaneError::Program { name, source })?;
+        }
+        Ok(prog)
     }
 
     /// Program handle, for tests that drive it with BPF_PROG_TEST_RUN.
