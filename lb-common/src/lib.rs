@@ -32,21 +32,6 @@ pub const VIP_FILTER_SIZE: u32 = 1 << VIP_FILTER_BITS;
 /// Interfaces are indexed by ifindex directly.
 pub const MAX_IFINDEX: u32 = 4096;
 
-/// Connection times are kept in ticks of 2^30 ns (about 1.07 s): the
-/// program gets them from the coarse clock with a shift, not a division.
-pub const TICK_SHIFT: u32 = 30;
-
-/// Ticks covering at least `secs` seconds.
-pub const fn secs_to_ticks(secs: u32) -> u32 {
-    let ns = secs as u64 * 1_000_000_000;
-    ns.div_ceil(1 << TICK_SHIFT) as u32
-}
-
-/// Seconds in `ticks` (rounded down).
-pub const fn ticks_to_secs(ticks: u32) -> u32 {
-    ((ticks as u64) << TICK_SHIFT).div_euclid(1_000_000_000) as u32
-}
-
 pub const AF_INET: u8 = 2;
 pub const AF_INET6: u8 = 10;
 pub const IPPROTO_TCP: u8 = 6;
@@ -102,7 +87,7 @@ pub struct Service {
     pub sched_len: u32,
     /// Backend id of the sorry server (with `svc::SORRY`).
     pub sorry: u32,
-    /// Persistence: ticks a client sticks after its last connection.
+    /// Persistence: jiffies a client sticks after its last connection.
     pub persist_timeout: u32,
     /// Persistence granularity, applied to the client address (all ones
     /// for per-address persistence).
@@ -182,8 +167,8 @@ pub mod conn_state {
 pub struct Conn {
     pub backend: u32,
     pub service: u32,
-    /// Ticks (`TICK_SHIFT`) of CLOCK_MONOTONIC_COARSE at the last packet,
-    /// refreshed at most once a tick.
+    /// Jiffies (low 32 bits) at the last packet, refreshed at most once a
+    /// jiffy.
     pub last_seen: u32,
     pub state: u8,
     /// The service's `mode` when the flow started (`MODE_*`).
@@ -248,7 +233,7 @@ pub struct Iface {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Settings {
-    /// Idle timeouts in ticks, as keepalived's `lvs_timeouts` (IPVS's
+    /// Idle timeouts in jiffies, as keepalived's `lvs_timeouts` (IPVS's
     /// defaults: tcp 900 s, tcpfin 120 s, udp 300 s).
     pub tcp_timeout: u32,
     pub tcpfin_timeout: u32,
@@ -262,21 +247,29 @@ pub struct Settings {
     pub tun_src6: [u32; 4],
     /// Non-zero when some service uses NAT: replies are looked up.
     pub nat_enabled: u32,
+    /// Jiffies between refreshes of a connection's timestamp (and of its
+    /// NAT reverse entry): a second, so a busy flow costs one write a
+    /// second, not one a packet.
+    pub refresh: u32,
 }
 
 impl Settings {
-    pub const IPVS_DEFAULTS: Settings = Settings {
-        tcp_timeout: secs_to_ticks(900),
-        tcpfin_timeout: secs_to_ticks(120),
-        udp_timeout: secs_to_ticks(300),
-        syn_timeout: secs_to_ticks(60),
-        close_timeout: secs_to_ticks(10),
-        tun_src4: 0,
-        tun_src6: [0; 4],
-        nat_enabled: 0,
-    };
+    /// IPVS's default timeouts for a kernel ticking at `hz`.
+    pub const fn ipvs_defaults(hz: u32) -> Settings {
+        Settings {
+            tcp_timeout: 900 * hz,
+            tcpfin_timeout: 120 * hz,
+            udp_timeout: 300 * hz,
+            syn_timeout: 60 * hz,
+            close_timeout: 10 * hz,
+            tun_src4: 0,
+            tun_src6: [0; 4],
+            nat_enabled: 0,
+            refresh: hz,
+        }
+    }
 
-    /// Idle timeout (ticks) of a connection in `state`.
+    /// Idle timeout (jiffies) of a connection in `state`.
     pub const fn timeout(&self, state: u8) -> u32 {
         match state {
             conn_state::SYN => self.syn_timeout,
@@ -486,7 +479,7 @@ mod tests {
         assert_eq!(size_of::<PersistValue>(), 8);
         assert_eq!(size_of::<NatRev>(), 28);
         assert_eq!(size_of::<Iface>(), 12);
-        assert_eq!(size_of::<Settings>(), 44);
+        assert_eq!(size_of::<Settings>(), 48);
         assert_eq!(size_of::<Counters>(), 24);
     }
 

@@ -3,6 +3,7 @@
 pub mod bpf_object;
 pub mod bpffs;
 pub mod check;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;

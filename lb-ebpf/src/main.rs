@@ -107,7 +107,7 @@ fn process<C: Net>(ctx: &C, len: u64) -> Result<u32, ()> {
         if conn::fresh(c, now, settings) && !conn::reopens(c, &pkt) {
             if let Some(b) = BACKENDS.get(c.backend) {
                 if b.flags & BACKEND_F_READY != 0 && b.service == c.service {
-                    let refreshed = conn::track(c, &pkt, now);
+                    let refreshed = conn::track(c, &pkt, now, settings.refresh);
                     count_flow(c.service, c.backend, len, false);
                     let rev = nat_entry(&pkt, c.mode, c.service, c.backend, b, refreshed);
                     return fwd::forward(ctx, &pkt, c.mode, b, rev.as_ref());

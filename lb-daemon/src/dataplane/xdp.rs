@@ -251,7 +251,7 @@ impl XdpDataplane {
             backend_ids: Ids::new(MAX_BACKENDS, "backends"),
             regions: Regions::new(SCHED_CAPACITY),
             filter: StdHashMap::new(),
-            settings: Settings::IPVS_DEFAULTS,
+            settings: Settings::ipvs_defaults(crate::clock::hz()),
             attachments: Vec::new(),
             pin_path: opts.pin_path.clone(),
         };
@@ -683,7 +683,7 @@ impl XdpDataplane {
         let mut persist_mask = [0; 4];
         if let Some(p) = spec.persistence {
             flags |= svc::PERSIST;
-            persist_timeout = lb_common::secs_to_ticks(p.timeout_secs);
+            persist_timeout = crate::clock::from_secs(p.timeout_secs);
             persist_mask = prefix_mask(p.mask);
         }
         let mut sorry_id = 0;
@@ -772,7 +772,7 @@ impl XdpDataplane {
     /// lc/wlc weigh between its runs. A flow that changes state while the
     /// recount runs is off by one until the next recount.
     pub fn recount_connections(&mut self) -> Result<(), DataplaneError> {
-        let now = monotonic_ticks();
+        let now = crate::clock::now();
         let mut counts: StdHashMap<u32, ConnCounts> = StdHashMap::new();
         for item in self.maps.conns.iter() {
             let Ok((_, c)) = item else { continue };
@@ -822,19 +822,6 @@ impl XdpDataplane {
     }
 }
 
-/// Ticks (`lb_common::TICK_SHIFT`) of the clock the program stamps
-/// connections with.
-pub fn monotonic_ticks() -> u32 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    let ns = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
-    (ns >> lb_common::TICK_SHIFT) as u32
-}
-
 fn state_name(state: u8) -> &'static str {
     match state {
         conn_state::SYN => "SYN_RECV",
@@ -857,7 +844,7 @@ where
     C: std::borrow::Borrow<MapData>,
     B: std::borrow::Borrow<MapData>,
 {
-    let now = monotonic_ticks();
+    let now = crate::clock::now();
     let mut out = Vec::new();
     for item in conns.iter() {
         if out.len() >= limit {
@@ -882,8 +869,8 @@ where
             vip: SocketAddr::new(words_addr(k.dst, k.family), u16::from_be(k.dport)),
             backend: SocketAddr::new(words_addr(b.addr, b.family), u16::from_be(b.port)),
             state: state_name(c.state),
-            idle_secs: lb_common::ticks_to_secs(idle),
-            expires_secs: lb_common::ticks_to_secs(timeout - idle),
+            idle_secs: crate::clock::to_secs(idle),
+            expires_secs: crate::clock::to_secs(timeout - idle),
         });
     }
     Ok(out)
@@ -1045,9 +1032,9 @@ impl Dataplane for XdpDataplane {
     }
 
     fn set_timeouts(&mut self, t: Timeouts) -> Result<(), DataplaneError> {
-        self.settings.tcp_timeout = lb_common::secs_to_ticks(t.tcp);
-        self.settings.tcpfin_timeout = lb_common::secs_to_ticks(t.tcpfin);
-        self.settings.udp_timeout = lb_common::secs_to_ticks(t.udp);
+        self.settings.tcp_timeout = crate::clock::from_secs(t.tcp);
+        self.settings.tcpfin_timeout = crate::clock::from_secs(t.tcpfin);
+        self.settings.udp_timeout = crate::clock::from_secs(t.udp);
         self.write_settings()
     }
 }
