@@ -14,8 +14,9 @@ use tracing::{error, info, info_span, warn, Instrument};
 use crate::{
     config,
     dataplane::{
+        select::{self, Tier},
         xdp::{AttachMode, LoadOptions, XdpDataplane},
-        Dataplane, Mode, ServiceSpec,
+        Capabilities, Dataplane, Mode, ServiceSpec,
     },
     health,
     net::{Interface, MacAddr, Netlink},
@@ -26,6 +27,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Options {
     pub config_file: PathBuf,
+    /// Which data plane tier forwards (`--dataplane`).
+    pub dataplane: Tier,
     pub interfaces: Vec<String>,
     pub xdp_mode: AttachMode,
     /// Use this eBPF object instead of the embedded one.
@@ -59,7 +62,8 @@ pub fn load_config(path: &Path) -> Result<config::Config, config::Diagnostics> {
 struct State {
     netlink: Netlink,
     interfaces: Vec<Interface>,
-    dataplane: XdpDataplane,
+    dataplane: Box<dyn Dataplane>,
+    caps: Capabilities,
     wanted: Vec<ServiceSpec>,
     applied: Option<Vec<ServiceSpec>>,
     /// Backends already warned about, so a bad route is logged once.
@@ -70,44 +74,13 @@ struct State {
 
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let config = load_config(&opts.config_file).map_err(|d| anyhow::anyhow!("{d}"))?;
-    let object_bytes;
-    let object: &[u8] = match &opts.bpf_object {
-        Some(path) => {
-            object_bytes = std::fs::read(path)
-                .map_err(|e| anyhow::anyhow!("reading eBPF object {}: {e}", path.display()))?;
-            &object_bytes
-        }
-        None => crate::bpf_object::embedded()?,
-    };
-    if opts.interfaces.is_empty() {
-        anyhow::bail!("no interface given: use --interface IFACE (repeatable)");
-    }
     let netlink = Netlink::new()?;
     let mut interfaces = Vec::new();
     for name in &opts.interfaces {
         interfaces.push(netlink.interface(name).await?);
     }
-    let load = LoadOptions {
-        pin_path: opts.pin_path.clone(),
-        conn_table_size: opts.conn_table_size,
-    };
-    let mut dataplane = XdpDataplane::load_with(object, &load)?;
-    for iface in &interfaces {
-        dataplane.attach(iface, opts.xdp_mode)?;
-    }
-    let (mut v4, mut v6) = (None, None);
-    for ip in &opts.tunnel_source {
-        match ip {
-            IpAddr::V4(a) => v4 = Some(*a),
-            IpAddr::V6(a) => v6 = Some(*a),
-        }
-    }
-    if v4.is_none() || v6.is_none() {
-        let (a4, a6) = netlink.addresses(interfaces[0].index).await?;
-        v4 = v4.or(a4);
-        v6 = v6.or(a6);
-    }
-    dataplane.set_tunnel_source(v4, v6)?;
+    let dataplane = select::open(opts.dataplane, || open_xdp(&opts, &netlink, &interfaces)).await?;
+    let caps = dataplane.capabilities();
     info!(dataplane = %dataplane.describe(), "data plane ready");
 
     let checks = health::HealthRuntime::start(
@@ -118,7 +91,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         netlink,
         interfaces,
         dataplane,
-        wanted: plan(&config),
+        caps,
+        wanted: plan(&config, caps),
         applied: None,
         warned: HashSet::new(),
         health: checks.verdicts(),
@@ -136,7 +110,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 match load_config(&opts.config_file) {
                     Ok(config) => {
                         info!(file = %opts.config_file.display(), "configuration reloaded");
-                        state.wanted = plan(&config);
+                        state.wanted = plan(&config, state.caps);
                         checks.reload(health::HealthPlan::from_config(&config));
                         next = Duration::ZERO;
                     }
@@ -150,7 +124,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 }
             }
             _ = recount.tick() => {
-                if let Err(e) = state.dataplane.recount_connections() {
+                if let Err(e) = state.dataplane.maintain() {
                     warn!("recounting connections: {e}");
                 }
             }
@@ -165,19 +139,71 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             }
         }
     }
-    if opts.keep_on_exit {
-        info!("leaving the data plane attached and pinned for the next lbd");
-    } else {
-        // Without pins, dropping the data plane detaches XDP everywhere.
-        state.dataplane.unpin_all();
-    }
+    // Detaches (or leaves forwarding for the next lbd, with --on-exit keep).
+    state.dataplane.shutdown(opts.keep_on_exit);
     drop(state);
     info!("stopped");
     Ok(())
 }
 
-fn plan(config: &config::Config) -> Vec<ServiceSpec> {
-    let plan = services::plan(config);
+/// The XDP tier: the program loaded, attached to every interface, and the
+/// TUN source addresses set.
+async fn open_xdp(
+    opts: &Options,
+    netlink: &Netlink,
+    interfaces: &[Interface],
+) -> anyhow::Result<Box<dyn Dataplane>> {
+    if interfaces.is_empty() {
+        anyhow::bail!("no interface given: use --interface IFACE (repeatable)");
+    }
+    let object_bytes;
+    let object: &[u8] = match &opts.bpf_object {
+        Some(path) => {
+            object_bytes = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("reading eBPF object {}: {e}", path.display()))?;
+            &object_bytes
+        }
+        None => crate::bpf_object::embedded()?,
+    };
+    let load = LoadOptions {
+        pin_path: opts.pin_path.clone(),
+        conn_table_size: opts.conn_table_size,
+    };
+    let mut dataplane = XdpDataplane::load_with(object, &load)?;
+    for iface in interfaces {
+        if let Err(e) = dataplane.attach(iface, opts.xdp_mode) {
+            // Nothing of this tier may stay behind when another takes over.
+            dataplane.unpin_all();
+            return Err(e.into());
+        }
+    }
+    let (mut v4, mut v6) = (None, None);
+    for ip in &opts.tunnel_source {
+        match ip {
+            IpAddr::V4(a) => v4 = Some(*a),
+            IpAddr::V6(a) => v6 = Some(*a),
+        }
+    }
+    if v4.is_none() || v6.is_none() {
+        let (a4, a6) = match netlink.addresses(interfaces[0].index).await {
+            Ok(a) => a,
+            Err(e) => {
+                dataplane.unpin_all();
+                return Err(e.into());
+            }
+        };
+        v4 = v4.or(a4);
+        v6 = v6.or(a6);
+    }
+    if let Err(e) = dataplane.set_tunnel_source(v4, v6) {
+        dataplane.unpin_all();
+        return Err(e.into());
+    }
+    Ok(Box::new(dataplane))
+}
+
+fn plan(config: &config::Config, caps: Capabilities) -> Vec<ServiceSpec> {
+    let plan = services::plan_for(config, caps);
     for s in &plan.skipped {
         warn!("{s}");
     }
@@ -188,13 +214,18 @@ impl State {
     /// Resolves backend MACs and applies the result if it changed. Returns
     /// whether every backend has a MAC.
     async fn reconcile(&mut self) -> anyhow::Result<bool> {
-        let neighbours = self.netlink.neighbours().await?;
         let mut specs = self.wanted.clone();
         health::apply(&mut specs, &self.health.borrow_and_update());
         let mut complete = true;
+        let neighbours = if self.caps.backend_macs {
+            self.netlink.neighbours().await?
+        } else {
+            Default::default()
+        };
         for spec in &mut specs {
-            // Only DR needs backend MACs; NAT and TUN use the kernel's FIB.
-            if spec.mode != Mode::Dr {
+            // Only DR needs backend MACs; NAT and TUN use the kernel's FIB,
+            // and so does IPVS for DR.
+            if spec.mode != Mode::Dr || !self.caps.backend_macs {
                 continue;
             }
             for b in spec.all_backends_mut() {
@@ -207,10 +238,10 @@ impl State {
             for s in &mut specs {
                 // Endpoints: the real servers and the sorry server.
                 let total = s.backends.len() + usize::from(s.sorry.is_some());
-                let mode = s.mode;
+                let need_mac = s.mode == Mode::Dr && self.caps.backend_macs;
                 let ready = s
                     .all_backends_mut()
-                    .filter(|b| mode != Mode::Dr || b.mac.is_some())
+                    .filter(|b| !need_mac || b.mac.is_some())
                     .count();
                 info!(vip = %s.vip, proto = %s.proto, backends = total, ready, "service applied");
             }

@@ -34,6 +34,7 @@ fn spec(proto: Proto, port: u16, macs: &[Option<[u8; 6]>]) -> ServiceSpec {
                 addr: SocketAddr::new(Ipv4Addr::new(10, 9, 0, 11 + i as u8).into(), port),
                 weight: 1,
                 mac: mac.map(MacAddr),
+                removed: false,
             })
             .collect(),
     )

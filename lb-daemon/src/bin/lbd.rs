@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use lb_daemon::{check, daemon, dataplane::xdp::AttachMode};
+use lb_daemon::{
+    check, daemon,
+    dataplane::{select::Tier, xdp::AttachMode},
+};
 
 /// eBPF/XDP layer-4 load balancer reading keepalived.conf.
 #[derive(Debug, Parser)]
@@ -19,7 +22,12 @@ struct Args {
     /// Check the configuration and exit: 0 valid, 1 invalid.
     #[arg(short = 't', long = "config-test")]
     config_test: bool,
-    /// Interface to attach XDP to (repeatable).
+    /// Data plane tier: xdp, tc, ipvs (the kernel's IPVS over generic
+    /// netlink), or auto: XDP (native, then SKB), then TC, then IPVS, each
+    /// skip logged with its reason. A tier that cannot work is an error.
+    #[arg(long, value_enum, default_value = "auto")]
+    dataplane: Tier,
+    /// Interface to attach XDP to (repeatable; not needed for IPVS).
     #[arg(short = 'i', long = "interface")]
     interfaces: Vec<String>,
     /// XDP attach mode: native (driver), skb (generic), or auto (native,
@@ -71,6 +79,7 @@ fn main() -> std::process::ExitCode {
     init_logging(args.log_detail);
     let opts = daemon::Options {
         config_file: args.config_file,
+        dataplane: args.dataplane,
         interfaces: args.interfaces,
         xdp_mode: args.xdp_mode,
         bpf_object: args.bpf_object,

@@ -904,6 +904,7 @@ where
             bytes: c.bytes,
             new_conns: c.new_conns,
             backends,
+            fwmark: None,
         });
     }
     out.services.sort_by_key(|s| (s.vip, s.proto as u8));
@@ -968,6 +969,19 @@ impl Dataplane for XdpDataplane {
         self.settings.tcpfin_timeout = t.tcpfin;
         self.settings.udp_timeout = t.udp;
         self.write_settings()
+    }
+
+    fn maintain(&mut self) -> Result<(), DataplaneError> {
+        self.recount_connections()
+    }
+
+    fn shutdown(&mut self, keep: bool) {
+        if keep {
+            info!("leaving the data plane attached and pinned for the next lbd");
+        } else {
+            // Without pins, dropping the data plane detaches XDP everywhere.
+            self.unpin_all();
+        }
     }
 }
 

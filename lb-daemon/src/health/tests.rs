@@ -294,6 +294,7 @@ fn apply_sets_weights_and_hands_new_flows_to_the_sorry_server_without_quorum() {
                     addr: sa(a),
                     weight: 7,
                     mac: None,
+                    removed: false,
                 })
                 .collect(),
         )
