@@ -522,14 +522,22 @@ fn traffic_steps(lab: &mut Lab, conf: &str) -> Result<()> {
     let seen = lab.answers(4)?;
     ensure!(seen == BTreeSet::from(["b0".into(), "b1".into()]), "{seen:?}");
 
-    let stats = reader.stats()?;
-    let svc = stats
-        .services
-        .iter()
-        .find(|s| s.vip == vip)
-        .context("service in stats")?;
-    ensure!(svc.new_conns >= 4, "{svc:?}");
-    ensure!(svc.backends.iter().all(|b| b.new_conns >= 1), "{svc:?}");
+    // The kernel folds its per-CPU counters into what it reports every 2 s.
+    let mut last = None;
+    let counted = wait_for("the connections in IPVS's counters", 10, || {
+        let stats = reader.stats()?;
+        let svc = stats.services.into_iter().find(|s| s.vip == vip);
+        let ok = svc.as_ref().is_some_and(|s| {
+            s.new_conns >= 4
+                && s.packets > 0
+                && s.backends
+                    .iter()
+                    .all(|b| b.new_conns >= 1 && b.active + b.inactive >= 1)
+        });
+        last = svc;
+        Ok(ok)
+    });
+    counted.with_context(|| format!("{last:?}"))?;
 
     // Health: b1 stops answering → TCP_CHECK fails → deleted (no inhibit).
     lab.stop_server(1);
