@@ -248,6 +248,31 @@ mod tests {
     }
 
     #[test]
+    fn the_ipvs_tier_takes_fwmark_and_every_scheduler() {
+        let text = "virtual_server fwmark 7 {\n lb_algo lblc\n lb_kind DR\n flag-1\n flag-3\n \
+                    sorry_server 2001:db8::99 0\n sorry_server_inhibit\n real_server 2001:db8::11 { }\n}\n\
+                    virtual_server 10.0.0.1 53 {\n lb_algo dh\n protocol UDP\n ops\n lb_kind NAT\n}\n";
+        let loaded = crate::config::parse_str(text, Path::new("t.conf")).expect("valid config");
+        let xdp = plan(&loaded.config);
+        assert_eq!(xdp.services.len(), 0);
+        assert_eq!(xdp.skipped.len(), 2, "{:?}", xdp.skipped);
+        let p = plan_for(&loaded.config, Capabilities::IPVS);
+        assert!(p.skipped.is_empty(), "{:?}", p.skipped);
+        let fw = &p.services[0];
+        assert_eq!(fw.ipvs.fwmark, Some(7));
+        assert_eq!(
+            fw.vip,
+            "[::]:0".parse().unwrap(),
+            "family from the real servers"
+        );
+        assert_eq!(fw.ipvs.sched, "lblc");
+        assert_eq!(fw.ipvs.sched_flags, svc_flag::SCHED1 | svc_flag::SCHED3);
+        assert!(fw.ipvs.sorry_inhibit);
+        let udp = &p.services[1];
+        assert_eq!((udp.ipvs.sched.as_str(), udp.ipvs.one_packet), ("dh", true));
+    }
+
+    #[test]
     fn mixed_families_are_refused() {
         let p = plan_of(
             "virtual_server 10.0.0.1 80 {\n lb_algo rr\n lb_kind DR\n real_server 2001:db8::1 80 { }\n}\n",

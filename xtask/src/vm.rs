@@ -35,8 +35,21 @@ const KERNEL_META: &str = "linux-image-cloud-amd64";
 /// `depends=`). ip_vs_twos is not built in Debian's kernel; the tests use
 /// that for the missing-scheduler error.
 const MODULES: &[&str] = &[
-    "ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_lc", "ip_vs_wlc", "ip_vs_lblc", "ip_vs_lblcr",
-    "ip_vs_dh", "ip_vs_sh", "ip_vs_sed", "ip_vs_nq", "ip_vs_fo", "ip_vs_ovf", "ip_vs_mh", "veth",
+    "ip_vs",
+    "ip_vs_rr",
+    "ip_vs_wrr",
+    "ip_vs_lc",
+    "ip_vs_wlc",
+    "ip_vs_lblc",
+    "ip_vs_lblcr",
+    "ip_vs_dh",
+    "ip_vs_sh",
+    "ip_vs_sed",
+    "ip_vs_nq",
+    "ip_vs_fo",
+    "ip_vs_ovf",
+    "ip_vs_mh",
+    "veth",
 ];
 
 /// The whole boot, checks included, must end within this.
@@ -165,14 +178,16 @@ fn kernel_package() -> Result<String> {
 
 fn find_kernel(unpacked: &Path) -> Option<(PathBuf, PathBuf)> {
     let boot = fs::read_dir(unpacked.join("boot")).ok()?;
-    let vmlinuz = boot
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("vmlinuz-"))
-        })?;
-    let version = vmlinuz.file_name()?.to_str()?.strip_prefix("vmlinuz-")?.to_string();
+    let vmlinuz = boot.filter_map(|e| e.ok().map(|e| e.path())).find(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("vmlinuz-"))
+    })?;
+    let version = vmlinuz
+        .file_name()?
+        .to_str()?
+        .strip_prefix("vmlinuz-")?
+        .to_string();
     let modules = unpacked.join("lib/modules").join(version);
     modules.is_dir().then_some((vmlinuz, modules))
 }
@@ -345,7 +360,9 @@ fn stripped(bin: &Path, dir: &Path) -> Result<Vec<u8>> {
 
 fn initramfs(path: &Path, bin_dir: &Path, modules: &Path, filter: Option<&str>) -> Result<()> {
     let mut cpio = Cpio::default();
-    for d in ["/proc", "/sys", "/dev", "/run", "/tmp", "/etc", "/lb", "/sbin", "/usr/bin"] {
+    for d in [
+        "/proc", "/sys", "/dev", "/run", "/tmp", "/etc", "/lb", "/sbin", "/usr/bin",
+    ] {
         cpio.dir(d);
     }
     cpio.entry("/dev/console", 0o020600, &[], (5, 1));
@@ -407,7 +424,15 @@ fn boot(dir: &Path, vmlinuz: &Path, initrd: &Path) -> Result<String> {
     let started = Instant::now();
     let mut child = Command::new("qemu-system-x86_64")
         .args(["-accel", "tcg", "-cpu", "max", "-m", "1024", "-smp", "1"])
-        .args(["-display", "none", "-monitor", "none", "-no-reboot", "-nic", "none"])
+        .args([
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-nic",
+            "none",
+        ])
         .arg("-kernel")
         .arg(vmlinuz)
         .arg("-initrd")
@@ -431,7 +456,10 @@ fn boot(dir: &Path, vmlinuz: &Path, initrd: &Path) -> Result<String> {
         if started.elapsed() > BOOT_TIMEOUT {
             let _ = child.kill();
             let _ = child.wait();
-            eprintln!("xtask: the VM ran past {}s and was stopped", BOOT_TIMEOUT.as_secs());
+            eprintln!(
+                "xtask: the VM ran past {}s and was stopped",
+                BOOT_TIMEOUT.as_secs()
+            );
             break;
         }
         std::thread::sleep(Duration::from_millis(250));

@@ -35,12 +35,28 @@ type Check = fn() -> Result<()>;
 fn main() {
     let checks: &[(&str, Check)] = &[
         ("ipvs_family_resolves_and_reports_version", family_and_info),
-        ("every_scheduler_method_family_and_fwmark_matches_ipvsadm", every_kind),
-        ("reload_changes_weights_and_deletes_only_the_difference", reload_difference),
-        ("existing_services_are_adopted_and_foreign_ones_left_alone", adoption),
-        ("kernel_errors_name_the_service_and_the_field", kernel_errors),
+        (
+            "every_scheduler_method_family_and_fwmark_matches_ipvsadm",
+            every_kind,
+        ),
+        (
+            "reload_changes_weights_and_deletes_only_the_difference",
+            reload_difference,
+        ),
+        (
+            "existing_services_are_adopted_and_foreign_ones_left_alone",
+            adoption,
+        ),
+        (
+            "kernel_errors_name_the_service_and_the_field",
+            kernel_errors,
+        ),
         ("timeouts_round_trip_and_match_ipvsadm", timeouts),
-        ("lbd_forwards_nat_traffic_follows_health_and_reload", lbd_traffic),
+        (
+            "lbd_forwards_nat_traffic_follows_health_and_reload",
+            lbd_traffic,
+        ),
+        ("lbd_auto_falls_back_to_ipvs_saying_why", auto_fallback),
     ];
     let filter = std::env::args().nth(1);
     let (mut passed, mut failed) = (0, 0);
@@ -94,7 +110,13 @@ fn ipvsadm(args: &[&str]) -> Result<String> {
 /// One service line of `ipvsadm -Ln` reduced to what both sides show:
 /// (protocol, address or mark, scheduler, persistence timeout, sorted
 /// destinations as (address, forward, weight)).
-type Row = (String, String, String, Option<u32>, Vec<(String, String, i32)>);
+type Row = (
+    String,
+    String,
+    String,
+    Option<u32>,
+    Vec<(String, String, i32)>,
+);
 
 fn ipvsadm_rows() -> Result<BTreeSet<Row>> {
     let text = ipvsadm(&["-Ln"])?;
@@ -103,14 +125,19 @@ fn ipvsadm_rows() -> Result<BTreeSet<Row>> {
         let t: Vec<&str> = line.split_whitespace().collect();
         if t.first() == Some(&"->") {
             let row = rows.last_mut().context("destination before its service")?;
-            row.4.push((t[1].to_string(), t[2].to_string(), t[3].parse()?));
+            row.4
+                .push((t[1].to_string(), t[2].to_string(), t[3].parse()?));
             continue;
         }
         if t.len() < 3 {
             continue;
         }
         // FWM lines of IPv6 services say so before the scheduler.
-        let sched_at = if t[0] == "FWM" && t[2] == "IPv6" { 3 } else { 2 };
+        let sched_at = if t[0] == "FWM" && t[2] == "IPv6" {
+            3
+        } else {
+            2
+        };
         let persistent = t
             .iter()
             .position(|w| *w == "persistent")
@@ -122,7 +149,13 @@ fn ipvsadm_rows() -> Result<BTreeSet<Row>> {
         } else {
             t[1].to_string()
         };
-        rows.push((t[0].into(), addr, t[sched_at].into(), persistent, Vec::new()));
+        rows.push((
+            t[0].into(),
+            addr,
+            t[sched_at].into(),
+            persistent,
+            Vec::new(),
+        ));
     }
     Ok(rows
         .into_iter()
@@ -168,7 +201,10 @@ fn assert_applied(dp: &IpvsDataplane, specs: &[ServiceSpec]) -> Result<()> {
     let wanted: Vec<_> = specs.iter().map(ipvs::wanted).collect();
     let owned = specs.iter().map(ipvs::key_of).collect();
     let left = ipvs::diff(&dp.read()?, &wanted, &owned);
-    ensure!(left.is_empty(), "IPVS differs from the configuration: {left:#?}");
+    ensure!(
+        left.is_empty(),
+        "IPVS differs from the configuration: {left:#?}"
+    );
     let (ours, theirs) = (our_rows(dp)?, ipvsadm_rows()?);
     ensure!(
         ours == theirs,
@@ -267,7 +303,10 @@ fn every_kind() -> Result<()> {
         "Route",
         "Masq",
     ] {
-        ensure!(listed.contains(needle), "ipvsadm -Ln lacks `{needle}`:\n{listed}");
+        ensure!(
+            listed.contains(needle),
+            "ipvsadm -Ln lacks `{needle}`:\n{listed}"
+        );
     }
     // Applying the same again changes nothing.
     dp.apply(&specs)?;
@@ -285,7 +324,10 @@ fn reload_difference() -> Result<()> {
     dp.apply(&second)?;
     assert_applied(&dp, &second)?;
     let after = dp.read()?;
-    ensure!(after.len() == before.len() - 1, "the dropped service is gone");
+    ensure!(
+        after.len() == before.len() - 1,
+        "the dropped service is gone"
+    );
     let rr = |v: &Vec<(ipvs::attrs::Service, Vec<ipvs::attrs::Dest>)>| {
         v.iter()
             .find(|(s, _)| s.sched == "rr" && matches!(s.key, Key::Addr { .. }))
@@ -316,23 +358,47 @@ fn adoption() -> Result<()> {
     )?;
     dp.apply(&specs)?;
     let listed = ipvsadm(&["-Ln"])?;
-    ensure!(listed.matches("10.30.0.1:80").count() == 1, "duplicated:\n{listed}");
-    ensure!(listed.contains("TCP  10.30.0.1:80 wlc"), "not adopted:\n{listed}");
-    ensure!(!listed.contains("10.30.0.66"), "stray real server kept:\n{listed}");
-    ensure!(listed.contains("10.30.0.2:80 rr"), "foreign service touched:\n{listed}");
-    ensure!(listed.contains("10.30.0.21:80"), "foreign service touched:\n{listed}");
+    ensure!(
+        listed.matches("10.30.0.1:80").count() == 1,
+        "duplicated:\n{listed}"
+    );
+    ensure!(
+        listed.contains("TCP  10.30.0.1:80 wlc"),
+        "not adopted:\n{listed}"
+    );
+    ensure!(
+        !listed.contains("10.30.0.66"),
+        "stray real server kept:\n{listed}"
+    );
+    ensure!(
+        listed.contains("10.30.0.2:80 rr"),
+        "foreign service touched:\n{listed}"
+    );
+    ensure!(
+        listed.contains("10.30.0.21:80"),
+        "foreign service touched:\n{listed}"
+    );
     let ours: Vec<_> = dp.owned().copied().collect();
     ensure!(ours == vec![ipvs::key_of(&specs[0])], "{ours:?}");
     // Leaving the configuration: the adopted service goes, the foreign stays.
     dp.apply(&[])?;
     let listed = ipvsadm(&["-Ln"])?;
-    ensure!(!listed.contains("10.30.0.1:80"), "owned service kept:\n{listed}");
-    ensure!(listed.contains("10.30.0.2:80"), "foreign service removed:\n{listed}");
+    ensure!(
+        !listed.contains("10.30.0.1:80"),
+        "owned service kept:\n{listed}"
+    );
+    ensure!(
+        listed.contains("10.30.0.2:80"),
+        "foreign service removed:\n{listed}"
+    );
     // Stopping lbd (without --on-exit keep) removes only what it owns.
     dp.apply(&specs)?;
     dp.shutdown(false);
     let listed = ipvsadm(&["-Ln"])?;
-    ensure!(!listed.contains("10.30.0.1:80") && listed.contains("10.30.0.2:80"), "{listed}");
+    ensure!(
+        !listed.contains("10.30.0.1:80") && listed.contains("10.30.0.2:80"),
+        "{listed}"
+    );
     Ok(())
 }
 
@@ -343,7 +409,10 @@ fn kernel_errors() -> Result<()> {
         "virtual_server 10.40.0.1 80 {\n lb_algo twos\n lb_kind NAT\n real_server 10.40.0.11 80 { }\n}\n\
          virtual_server 10.40.0.2 80 {\n lb_algo rr\n lb_kind NAT\n real_server 10.40.0.21 80 { }\n}\n",
     )?;
-    let err = dp.apply(&specs).expect_err("twos is not in this kernel").to_string();
+    let err = dp
+        .apply(&specs)
+        .expect_err("twos is not in this kernel")
+        .to_string();
     for needle in ["10.40.0.1:80/tcp", "lb_algo twos", "ip_vs_twos", "ENOENT"] {
         ensure!(err.contains(needle), "`{needle}` missing from: {err}");
     }
@@ -356,7 +425,10 @@ fn kernel_errors() -> Result<()> {
     );
     let e = dp.execute(&op).expect_err("exists");
     let msg = ipvs::explain(&op, &e);
-    ensure!(msg.contains("already in IPVS") && msg.contains("EEXIST"), "{msg}");
+    ensure!(
+        msg.contains("already in IPVS") && msg.contains("EEXIST"),
+        "{msg}"
+    );
     Ok(())
 }
 
@@ -394,7 +466,13 @@ impl Lab {
             run(Command::new("ip").args([
                 "link", "add", &outer, "type", "veth", "peer", "name", &inner, "netns", &ns.name,
             ]))?;
-            run(Command::new("ip").args(["addr", "add", &format!("10.10.{net}.1/24"), "dev", &outer]))?;
+            run(Command::new("ip").args([
+                "addr",
+                "add",
+                &format!("10.10.{net}.1/24"),
+                "dev",
+                &outer,
+            ]))?;
             run(Command::new("ip").args(["link", "set", &outer, "up"]))?;
             ns.ip(&["addr", "add", &format!("10.10.{net}.2/24"), "dev", &inner])?;
             ns.ip(&["link", "set", &inner, "up"])?;
@@ -469,7 +547,9 @@ impl Drop for Lab {
 }
 
 fn lab_config(w0: u32) -> String {
-    let mut c = format!("virtual_server {VIP} 80 {{\n delay_loop 1\n lb_algo rr\n lb_kind NAT\n protocol TCP\n");
+    let mut c = format!(
+        "virtual_server {VIP} 80 {{\n delay_loop 1\n lb_algo rr\n lb_kind NAT\n protocol TCP\n"
+    );
     for (i, w) in [(0, w0), (1, 1)] {
         c += &format!(
             " real_server 10.10.{}.2 80 {{\n  weight {w}\n  TCP_CHECK {{\n   connect_timeout 1\n   retry 0\n  }}\n }}\n",
@@ -520,7 +600,10 @@ fn traffic_steps(lab: &mut Lab, conf: &str) -> Result<()> {
         Ok(weights(&reader)?.len() == 2)
     })?;
     let seen = lab.answers(4)?;
-    ensure!(seen == BTreeSet::from(["b0".into(), "b1".into()]), "{seen:?}");
+    ensure!(
+        seen == BTreeSet::from(["b0".into(), "b1".into()]),
+        "{seen:?}"
+    );
 
     // The kernel folds its per-CPU counters into what it reports every 2 s.
     let mut last = None;
@@ -561,5 +644,40 @@ fn traffic_steps(lab: &mut Lab, conf: &str) -> Result<()> {
     let status = lbd.wait()?;
     ensure!(status.success(), "lbd exited with {status}");
     ensure!(weights(&reader)?.is_empty(), "service left behind");
+    Ok(())
+}
+
+/// `--dataplane auto` without an interface: XDP and TC are skipped, each
+/// with its reason, and IPVS carries the services.
+fn auto_fallback() -> Result<()> {
+    let conf = "/tmp/lbd-auto.conf";
+    std::fs::write(
+        conf,
+        "virtual_server 10.50.0.1 80 {\n lb_algo wrr\n lb_kind DR\n real_server 10.50.0.11 80 { weight 4 }\n}\n",
+    )?;
+    let log = "/tmp/lbd-auto.log";
+    let mut lbd = Command::new(lb_tests::bin("lbd"))
+        .args(["-f", conf])
+        .stderr(std::fs::File::create(log)?)
+        .spawn()?;
+    let waited = wait_for("lbd (auto) to install the service", 30, || {
+        Ok(ipvsadm(&["-Ln"])?.contains("10.50.0.11:80"))
+    });
+    let _ = run(Command::new("kill").args(["-TERM", &lbd.id().to_string()]));
+    let status = lbd.wait()?;
+    let text = std::fs::read_to_string(log)?;
+    waited.with_context(|| text.clone())?;
+    ensure!(status.success(), "lbd exited with {status}: {text}");
+    for needle in [
+        "XDP skipped: no interface given",
+        "TC skipped: data plane tc: the TC tier is not available yet",
+        "using IPVS",
+    ] {
+        ensure!(text.contains(needle), "`{needle}` not logged:\n{text}");
+    }
+    ensure!(
+        !ipvsadm(&["-Ln"])?.contains("10.50.0.1:80"),
+        "left behind after SIGTERM"
+    );
     Ok(())
 }
