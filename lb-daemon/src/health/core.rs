@@ -464,7 +464,7 @@ impl Core {
                         .iter()
                         .enumerate()
                         .filter(|(bi, b)| {
-                            !b.inhibit && !(state.backends[*bi].alive && !sorry_active)
+                            !b.inhibit && (!state.backends[*bi].alive || sorry_active)
                         })
                         .map(|(_, b)| b.addr)
                         .collect(),

@@ -488,7 +488,7 @@ impl Lab {
             backends.push(ns);
         }
         let mut lab = Lab {
-            cli: cli,
+            cli,
             backends,
             servers: vec![None, None],
             lbd: None,

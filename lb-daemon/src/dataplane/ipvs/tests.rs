@@ -163,7 +163,7 @@ fn sorry_server_serves_only_while_no_real_server_can() {
         (lost.dests[0].dest.addr, lost.dests[0].dest.weight),
         (sa("10.0.0.99:80"), 1)
     );
-    let ops = diff(&[current(&w)], &[lost.clone()], &keys(&[&s]));
+    let ops = diff(&[current(&w)], std::slice::from_ref(&lost), &keys(&[&s]));
     assert_eq!(
         ops,
         vec![
