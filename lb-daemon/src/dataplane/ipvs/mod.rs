@@ -325,6 +325,9 @@ pub struct IpvsDataplane {
     owned: BTreeSet<Key>,
     /// Each owned service's sorry server, for stats.
     sorry: BTreeMap<Key, SocketAddr>,
+    /// Refusals already logged, so a retry of the same change does not
+    /// repeat them (cleared once everything applies).
+    reported: BTreeSet<String>,
     version: u32,
     conn_table: u32,
 }
@@ -359,6 +362,7 @@ impl IpvsDataplane {
             genl,
             owned: BTreeSet::new(),
             sorry: BTreeMap::new(),
+            reported: BTreeSet::new(),
             version: info
                 .and_then(|m| attrs::u32_in(m, info_attr::VERSION))
                 .unwrap_or(0),
@@ -488,7 +492,9 @@ impl Dataplane for IpvsDataplane {
                 Ok(()) => info!("IPVS: {}", describe_op(op)),
                 Err(e) => {
                     let msg = explain(op, &e);
-                    warn!("IPVS: {msg}");
+                    if self.reported.insert(msg.clone()) {
+                        warn!("IPVS: {msg}");
+                    }
                     if matches!(op, Op::AddService(_)) {
                         failed_services.insert(key);
                     }
@@ -511,7 +517,10 @@ impl Dataplane for IpvsDataplane {
             })
             .collect();
         match errors.len() {
-            0 => Ok(()),
+            0 => {
+                self.reported.clear();
+                Ok(())
+            }
             1 => Err(DataplaneError::Ipvs(errors.remove(0))),
             n => Err(DataplaneError::Ipvs(format!(
                 "{n} changes failed: {}",
