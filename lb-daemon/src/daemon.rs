@@ -15,8 +15,9 @@ use tracing::{error, info, info_span, warn, Instrument};
 use crate::{
     config,
     dataplane::{
-        xdp::{AttachMode, LoadOptions, Tier, XdpDataplane},
-        Dataplane, Mode, ServiceSpec, Timeouts,
+        select::{self, Hook, Tier},
+        xdp::{AttachMode, LoadOptions, XdpDataplane},
+        Capabilities, Dataplane, Mode, ServiceSpec, Timeouts,
     },
     health,
     net::{Interface, MacAddr, Netlink},
@@ -30,6 +31,7 @@ pub struct Options {
     pub config_file: PathBuf,
     pub interfaces: Vec<String>,
     pub xdp_mode: AttachMode,
+    /// Which data plane tier forwards (`--dataplane`).
     pub tier: Tier,
     /// Use this eBPF object instead of the embedded one.
     pub bpf_object: Option<PathBuf>,
@@ -63,7 +65,8 @@ pub fn load_config(path: &Path) -> Result<config::Config, config::Diagnostics> {
 struct State {
     netlink: Netlink,
     interfaces: Vec<Interface>,
-    dataplane: XdpDataplane,
+    dataplane: Box<dyn Dataplane>,
+    caps: Capabilities,
     wanted: Vec<ServiceSpec>,
     applied: Option<Vec<ServiceSpec>>,
     /// Backends already warned about, so a bad route is logged once.
@@ -79,10 +82,10 @@ struct State {
 
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let config = load_config(&opts.config_file).map_err(|d| anyhow::anyhow!("{d}"))?;
-    // XDP is needed only to carry virtual servers: a VRRP-only
-    // configuration runs without it.
+    // A data plane is needed only to carry virtual servers: a VRRP-only
+    // configuration runs without one.
     let mut state = if config.virtual_servers.is_empty() && opts.interfaces.is_empty() {
-        info!("no virtual_server and no --interface: running without the XDP data plane");
+        info!("no virtual_server and no --interface: running without a data plane");
         None
     } else {
         Some(State::start(&opts, &config).await?)
@@ -107,7 +110,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                         info!(file = %opts.config_file.display(), "configuration reloaded");
                         match &mut state {
                             Some(state) => {
-                                state.wanted = plan(&config);
+                                state.wanted = plan(&config, state.caps);
                                 state.checks.reload(health::HealthPlan::from_config(&config));
                                 if let Err(e) = state.dataplane.set_timeouts(timeouts(&config)) {
                                     error!("setting lvs_timeouts: {e}");
@@ -135,7 +138,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             }
             _ = recount.tick(), if state.is_some() => {
                 let Some(state) = state.as_mut() else { continue };
-                if let Err(e) = state.dataplane.recount_connections() {
+                if let Err(e) = state.dataplane.maintain() {
                     warn!("recounting connections: {e}");
                 }
             }
@@ -165,12 +168,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         vrrp.shutdown().await;
     }
     if let Some(mut state) = state {
-        if opts.keep_on_exit {
-            info!("leaving the data plane attached and pinned for the next lbd");
-        } else {
-            // Without pins, dropping the data plane detaches XDP everywhere.
-            state.dataplane.unpin_all();
-        }
+        // Detaches (or leaves forwarding for the next lbd, with --on-exit keep).
+        state.dataplane.shutdown(opts.keep_on_exit);
         drop(state);
     }
     info!("stopped");
@@ -191,63 +190,39 @@ async fn reload_vrrp(
     }
 }
 
-/// `lvs_timeouts`, with IPVS's defaults for what it leaves out.
-fn timeouts(config: &config::Config) -> Timeouts {
-    let t = config.global_defs.lvs_timeouts;
-    let d = Timeouts::default();
-    Timeouts {
-        tcp: t.tcp.unwrap_or(d.tcp),
-        tcpfin: t.tcpfin.unwrap_or(d.tcpfin),
-        udp: t.udp.unwrap_or(d.udp),
+/// The BPF tier at `hook`: the program loaded (or a pinned one taken
+/// over), attached to every interface, and the TUN source addresses set.
+/// Nothing of it stays behind when it fails (another tier may take over).
+async fn open_bpf(
+    opts: &Options,
+    netlink: &Netlink,
+    interfaces: &[Interface],
+    hook: Hook,
+) -> anyhow::Result<Box<dyn Dataplane>> {
+    if interfaces.is_empty() {
+        anyhow::bail!(
+            "no interface given: the XDP and TC tiers need --interface IFACE (repeatable)"
+        );
     }
-}
-
-fn plan(config: &config::Config) -> Vec<ServiceSpec> {
-    let plan = services::plan(config);
-    for s in &plan.skipped {
-        warn!("{s}");
-    }
-    plan.services
-}
-
-impl State {
-    /// Loads the eBPF object (or takes over a pinned one), attaches it to
-    /// every `--interface` and starts the health checks.
-    async fn start(opts: &Options, config: &config::Config) -> anyhow::Result<State> {
-        if opts.interfaces.is_empty() {
-            anyhow::bail!(
-                "virtual_server needs the XDP data plane: use --interface IFACE (repeatable)"
-            );
+    let object_bytes;
+    let object: &[u8] = match &opts.bpf_object {
+        Some(path) => {
+            object_bytes = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("reading eBPF object {}: {e}", path.display()))?;
+            &object_bytes
         }
-        let object_bytes;
-        let object: &[u8] = match &opts.bpf_object {
-            Some(path) => {
-                object_bytes = std::fs::read(path)
-                    .map_err(|e| anyhow::anyhow!("reading eBPF object {}: {e}", path.display()))?;
-                &object_bytes
-            }
-            None => crate::bpf_object::embedded()?,
-        };
-        let netlink = Netlink::new()?;
-        let mut interfaces = Vec::new();
-        for name in &opts.interfaces {
-            interfaces.push(netlink.interface(name).await?);
-        }
-        let load = LoadOptions {
-            pin_path: opts.pin_path.clone(),
-            conn_table_size: opts.conn_table_size,
-        };
-        let mut dataplane = XdpDataplane::load_with(object, &load)?;
-        for iface in &interfaces {
-            match opts.tier {
-                Tier::Xdp => dataplane.attach(iface, opts.xdp_mode)?,
-                Tier::Tc => dataplane.attach_tc(iface)?,
-                Tier::Auto => {
-                    if let Err(e) = dataplane.attach(iface, opts.xdp_mode) {
-                        warn!(iface = %iface.name, "XDP cannot serve ({e}); using TC");
-                        dataplane.attach_tc(iface)?;
-                    }
-                }
+        None => crate::bpf_object::embedded()?,
+    };
+    let load = LoadOptions {
+        pin_path: opts.pin_path.clone(),
+        conn_table_size: opts.conn_table_size,
+    };
+    let mut dataplane = XdpDataplane::load_with(object, &load)?;
+    let setup = async {
+        for iface in interfaces {
+            match hook {
+                Hook::Xdp => dataplane.attach(iface, opts.xdp_mode)?,
+                Hook::Tc => dataplane.attach_tc(iface)?,
             }
         }
         let (mut v4, mut v6) = (None, None);
@@ -263,7 +238,48 @@ impl State {
             v6 = v6.or(a6);
         }
         dataplane.set_tunnel_source(v4, v6)?;
+        anyhow::Ok(())
+    };
+    if let Err(e) = setup.await {
+        dataplane.unpin_all();
+        return Err(e);
+    }
+    Ok(Box::new(dataplane))
+}
+
+/// `lvs_timeouts`, with IPVS's defaults for what it leaves out.
+fn timeouts(config: &config::Config) -> Timeouts {
+    let t = config.global_defs.lvs_timeouts;
+    let d = Timeouts::default();
+    Timeouts {
+        tcp: t.tcp.unwrap_or(d.tcp),
+        tcpfin: t.tcpfin.unwrap_or(d.tcpfin),
+        udp: t.udp.unwrap_or(d.udp),
+    }
+}
+
+fn plan(config: &config::Config, caps: Capabilities) -> Vec<ServiceSpec> {
+    let plan = services::plan_for(config, caps);
+    for s in &plan.skipped {
+        warn!("{s}");
+    }
+    plan.services
+}
+
+impl State {
+    /// Opens the data plane tier asked for and starts the health checks.
+    async fn start(opts: &Options, config: &config::Config) -> anyhow::Result<State> {
+        let netlink = Netlink::new()?;
+        let mut interfaces = Vec::new();
+        for name in &opts.interfaces {
+            interfaces.push(netlink.interface(name).await?);
+        }
+        let mut dataplane = select::open(opts.tier, |hook| {
+            open_bpf(opts, &netlink, &interfaces, hook)
+        })
+        .await?;
         dataplane.set_timeouts(timeouts(config))?;
+        let caps = dataplane.capabilities();
         info!(dataplane = %dataplane.describe(), "data plane ready");
         let checks = health::HealthRuntime::start(
             health::HealthPlan::from_config(config),
@@ -274,7 +290,8 @@ impl State {
             netlink,
             interfaces,
             dataplane,
-            wanted: plan(config),
+            caps,
+            wanted: plan(config, caps),
             applied: None,
             warned: HashSet::new(),
             egress,
@@ -287,11 +304,20 @@ impl State {
     /// Resolves backend MACs and applies the result if it changed. Returns
     /// whether every backend has a MAC.
     async fn reconcile(&mut self) -> anyhow::Result<bool> {
-        let neighbours = self.netlink.neighbours().await?;
         let mut specs = self.wanted.clone();
         health::apply(&mut specs, &self.health.borrow_and_update());
         let mut complete = true;
+        // The BPF tiers need backend MACs (DR) and next hops (NAT, TUN);
+        // IPVS leaves both to the kernel.
+        let neighbours = if self.caps.backend_macs {
+            self.netlink.neighbours().await?
+        } else {
+            Default::default()
+        };
         for spec in &mut specs {
+            if !self.caps.backend_macs {
+                continue;
+            }
             if spec.mode != Mode::Dr {
                 // NAT and TUN take their next hop from the kernel's FIB,
                 // which has no answer (and XDP cannot ask for one) until the
@@ -317,7 +343,11 @@ impl State {
             for s in &mut specs {
                 // Endpoints: the real servers and the sorry server.
                 let total = s.backends.len() + usize::from(s.sorry.is_some());
-                let ready = s.all_backends_mut().filter(|b| b.mac.is_some()).count();
+                let need_mac = self.caps.backend_macs;
+                let ready = s
+                    .all_backends_mut()
+                    .filter(|b| !need_mac || b.mac.is_some())
+                    .count();
                 info!(vip = %s.vip, proto = %s.proto, backends = total, ready, "service applied");
             }
             self.applied = Some(specs);
@@ -350,7 +380,7 @@ impl State {
         if let Some(mac) = neighbours.get(&(route.oif, hop)) {
             if !self.egress.contains(&route.oif) {
                 match self.netlink.interface_by_index(route.oif).await {
-                    Ok(iface) => match self.dataplane.set_interface(&iface) {
+                    Ok(iface) => match self.dataplane.record_interface(&iface) {
                         Ok(()) => {
                             self.egress.insert(route.oif);
                         }

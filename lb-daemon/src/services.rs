@@ -5,7 +5,10 @@
 use crate::config::{Config, LbKind, Protocol, Scheduler, VirtualServer, VsTarget};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::dataplane::{Algo, BackendSpec, Mode, Persistence, Proto, ServiceSpec};
+use crate::dataplane::{
+    ipvs::attrs::svc_flag, Algo, BackendSpec, Capabilities, IpvsOptions, Mode, Persistence, Proto,
+    ServiceSpec,
+};
 
 /// The services to carry, and why others are left out.
 #[derive(Debug, Default, PartialEq)]
@@ -15,10 +18,16 @@ pub struct Plan {
     pub skipped: Vec<String>,
 }
 
+/// What the XDP tier carries.
 pub fn plan(config: &Config) -> Plan {
+    plan_for(config, Capabilities::XDP)
+}
+
+/// What a tier with `caps` carries.
+pub fn plan_for(config: &Config, caps: Capabilities) -> Plan {
     let mut plan = Plan::default();
     for vs in &config.virtual_servers {
-        match service(vs) {
+        match service(vs, caps) {
             Ok(spec) => plan.services.push(spec),
             Err(reason) => plan.skipped.push(format!(
                 "{}:{}:{}: warning: virtual_server skipped: {reason}",
@@ -31,17 +40,33 @@ pub fn plan(config: &Config) -> Plan {
     plan
 }
 
-fn service(vs: &VirtualServer) -> Result<ServiceSpec, String> {
-    let vip = match &vs.target {
-        VsTarget::Addr(a) => *a,
+fn service(vs: &VirtualServer, caps: Capabilities) -> Result<ServiceSpec, String> {
+    let (vip, fwmark) = match &vs.target {
+        VsTarget::Addr(a) => (*a, None),
+        VsTarget::Fwmark(m) if caps.fwmark => {
+            // The family of a fwmark service is its real servers' (as in
+            // keepalived), IPv4 when it has none.
+            let v6 = vs
+                .real_servers
+                .first()
+                .map(|r| r.addr.is_ipv6())
+                .or(vs.sorry_server.map(|s| s.is_ipv6()))
+                .unwrap_or(false);
+            let any = if v6 {
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            };
+            (std::net::SocketAddr::new(any, 0), Some(*m))
+        }
         VsTarget::Fwmark(m) => {
             return Err(format!(
-                "fwmark {m} services are not supported by the XDP data plane yet"
+                "fwmark {m} services are not supported by the XDP data plane yet (the IPVS one carries them)"
             ))
         }
         VsTarget::Group(g) => {
             return Err(format!(
-                "virtual_server group {g} is not supported by the XDP data plane yet"
+                "virtual_server group {g} is not supported by the data plane yet"
             ))
         }
     };
@@ -62,11 +87,29 @@ fn service(vs: &VirtualServer) -> Result<ServiceSpec, String> {
         Scheduler::Wlc => (Algo::Wlc, false, false),
         Scheduler::Sh => (Algo::Sh, vs.sched_flags.sh_port, vs.sched_flags.sh_fallback),
         Scheduler::Mh => (Algo::Mh, vs.sched_flags.mh_port, vs.sched_flags.mh_fallback),
+        // Only tiers that take every IPVS scheduler get here: `algo` is a
+        // stand-in and `ipvs.sched` names the real one.
+        _ if caps.all_schedulers => (Algo::Wlc, false, false),
         other => {
             return Err(format!(
-                "lb_algo {other:?} is not supported by the XDP data plane (rr, wrr, lc, wlc, sh and mh are)"
+                "lb_algo {other:?} is not supported by the XDP data plane (rr, wrr, lc, wlc, sh and mh are; the IPVS one carries them all)"
             ))
         }
+    };
+    let f = &vs.sched_flags;
+    let ipvs = IpvsOptions {
+        sched: vs.lb_algo.name().to_string(),
+        sched_flags: [
+            (f.flag_1, svc_flag::SCHED1),
+            (f.flag_2, svc_flag::SCHED2),
+            (f.flag_3, svc_flag::SCHED3),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |acc, (_, bit)| acc | bit),
+        one_packet: f.ops && vs.protocol == Protocol::Udp,
+        fwmark,
+        sorry_inhibit: vs.sorry_server_inhibit,
     };
     let backend = |addr: std::net::SocketAddr, weight: u32, what: &str| {
         if addr.is_ipv4() != vip.is_ipv4() {
@@ -74,12 +117,7 @@ fn service(vs: &VirtualServer) -> Result<ServiceSpec, String> {
                 "{what} {addr} is not of the virtual server's address family"
             ));
         }
-        Ok(BackendSpec {
-            addr,
-            weight,
-            mac: None,
-            via: None,
-        })
+        Ok(BackendSpec::new(addr, weight))
     };
     let mut backends = Vec::with_capacity(vs.real_servers.len());
     for rs in &vs.real_servers {
@@ -112,6 +150,7 @@ fn service(vs: &VirtualServer) -> Result<ServiceSpec, String> {
         persistence,
         backends,
         sorry,
+        ipvs,
     })
 }
 
@@ -206,6 +245,31 @@ mod tests {
             "keepalived's default for a bare keyword"
         );
         assert_eq!(per.mask, "ffff:ffff:ffff:ffff::".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn the_ipvs_tier_takes_fwmark_and_every_scheduler() {
+        let text = "virtual_server fwmark 7 {\n lb_algo lblc\n lb_kind DR\n flag-1\n flag-3\n \
+                    sorry_server 2001:db8::99 0\n sorry_server_inhibit\n real_server 2001:db8::11 { }\n}\n\
+                    virtual_server 10.0.0.1 53 {\n lb_algo dh\n protocol UDP\n ops\n lb_kind NAT\n}\n";
+        let loaded = crate::config::parse_str(text, Path::new("t.conf")).expect("valid config");
+        let xdp = plan(&loaded.config);
+        assert_eq!(xdp.services.len(), 0);
+        assert_eq!(xdp.skipped.len(), 2, "{:?}", xdp.skipped);
+        let p = plan_for(&loaded.config, Capabilities::IPVS);
+        assert!(p.skipped.is_empty(), "{:?}", p.skipped);
+        let fw = &p.services[0];
+        assert_eq!(fw.ipvs.fwmark, Some(7));
+        assert_eq!(
+            fw.vip,
+            "[::]:0".parse().unwrap(),
+            "family from the real servers"
+        );
+        assert_eq!(fw.ipvs.sched, "lblc");
+        assert_eq!(fw.ipvs.sched_flags, svc_flag::SCHED1 | svc_flag::SCHED3);
+        assert!(fw.ipvs.sorry_inhibit);
+        let udp = &p.services[1];
+        assert_eq!((udp.ipvs.sched.as_str(), udp.ipvs.one_packet), ("dh", true));
     }
 
     #[test]

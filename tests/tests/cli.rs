@@ -64,3 +64,33 @@ fn lbctl_config_check_is_the_same_check() {
     assert!(text.contains(&format!("{}:1:", path.display())), "{text}");
     assert!(text.contains("error:"), "{text}");
 }
+
+/// A tier that cannot work is a clear error at start-up (this host's
+/// kernel has no IPVS; the TC tier does not exist yet).
+#[test]
+fn lbd_refuses_a_data_plane_tier_that_cannot_work() {
+    let path = write(
+        "tier.conf",
+        "virtual_server 10.0.0.1 80 {\n    lb_algo rr\n    lb_kind NAT\n}\n",
+    );
+    let has_ipvs = std::path::Path::new("/proc/net/ip_vs").exists();
+    for (tier, needle) in [
+        (
+            "tc",
+            "no interface given: the XDP and TC tiers need --interface",
+        ),
+        ("ipvs", "data plane ipvs: the kernel has no IPVS"),
+    ] {
+        if tier == "ipvs" && has_ipvs {
+            continue;
+        }
+        let out = Command::new(lb_tests::bin("lbd"))
+            .args(["--dataplane", tier, "-f"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(needle), "{tier}: {err}");
+    }
+}

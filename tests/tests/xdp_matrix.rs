@@ -74,6 +74,7 @@ fn spec(algo: Algo, mode: Mode, v6: bool, weights: &[u32], port: u16) -> Service
                 weight: *w,
                 mac: Some(MacAddr(backend_mac(i))),
                 via: None,
+                removed: false,
             })
             .collect(),
     );
@@ -582,6 +583,7 @@ fn sorry_server_takes_new_flows_when_no_backend_can() {
             weight: 1,
             mac: Some(MacAddr(backend_mac(2))),
             via: None,
+            removed: false,
         });
         dp.apply(&[s.clone()]).unwrap();
         let (a, out) = run(dp, &packet(false, 50000, SYN));

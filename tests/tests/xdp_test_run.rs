@@ -35,6 +35,7 @@ fn spec(proto: Proto, port: u16, macs: &[Option<[u8; 6]>]) -> ServiceSpec {
                 weight: 1,
                 mac: mac.map(MacAddr),
                 via: None,
+                removed: false,
             })
             .collect(),
     )

@@ -5,6 +5,7 @@ mod bench_failover;
 mod build;
 mod setup;
 mod test;
+mod vm;
 
 use std::path::PathBuf;
 
@@ -36,7 +37,14 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         lbd_args: Vec<String>,
     },
-    /// Every test: host unit tests, BPF test-run tests, namespace tests.
+    /// The IPVS tier against a real kernel IPVS, in a VM booted with
+    /// Debian's cloud kernel under qemu (installs qemu and what the VM needs).
+    VmTest {
+        /// Only the checks whose name contains this.
+        filter: Option<String>,
+    },
+    /// Every test: host unit tests, BPF test-run tests, namespace tests, and
+    /// the IPVS VM checks.
     Test {
         /// Extra arguments for `cargo test` (a filter, `--nocapture`, ...).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -81,6 +89,18 @@ fn main() -> Result<()> {
             } else {
                 let obj = build::ebpf()?;
                 build::run_lbd(&obj, &lbd_args)
+            }
+        }
+        Command::VmTest { filter } => {
+            setup::ensure()?;
+            build::all(false)?;
+            match vm::run(&build::target_dir(false), filter.as_deref())? {
+                vm::Outcome::Ran { failed: 0, .. } => Ok(()),
+                vm::Outcome::Ran { failed, .. } => anyhow::bail!("{failed} VM checks failed"),
+                vm::Outcome::Skipped(why) => {
+                    eprintln!("xtask: VM checks SKIPPED: {why}");
+                    Ok(())
+                }
             }
         }
         Command::Test { cargo_args } => {

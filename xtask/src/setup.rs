@@ -82,7 +82,17 @@ fn rust_src() -> Result<()> {
 }
 
 fn packages() -> Result<()> {
-    let missing: Vec<&str> = PACKAGES
+    ensure_packages(PACKAGES)
+}
+
+pub fn apt_update() -> Result<()> {
+    step("apt-get update");
+    run(Command::new("apt-get").args(["update", "-q"]))
+}
+
+/// Installs those of `packages` whose proof file is missing.
+pub fn ensure_packages(packages: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<&str> = packages
         .iter()
         .filter(|(_, proof)| !Path::new(proof).exists())
         .map(|(name, _)| *name)
@@ -100,8 +110,7 @@ fn packages() -> Result<()> {
     if !ok(Command::new("apt-get").arg("--version")) {
         bail!("missing packages {list}, and apt-get is not available to install them");
     }
-    step("apt-get update");
-    run(Command::new("apt-get").args(["update", "-q"]))?;
+    apt_update()?;
     step(&format!("apt-get install {list}"));
     run(Command::new("apt-get")
         .args(["install", "-y", "-q", "--no-install-recommends"])

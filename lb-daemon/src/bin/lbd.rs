@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use lb_daemon::{
     check, daemon,
-    dataplane::xdp::{AttachMode, Tier},
+    dataplane::{select::Tier, xdp::AttachMode},
 };
 
 /// eBPF/XDP layer-4 load balancer reading keepalived.conf.
@@ -22,18 +22,19 @@ struct Args {
     /// Check the configuration and exit: 0 valid, 1 invalid.
     #[arg(short = 't', long = "config-test")]
     config_test: bool,
-    /// Interface to attach XDP to (repeatable). Needed when the configuration
-    /// has virtual_server blocks; a VRRP-only configuration runs without XDP.
+    /// Data plane tier: xdp, tc (the same program at clsact ingress, where
+    /// XDP cannot serve), ipvs (the kernel's IPVS over generic netlink), or
+    /// auto: XDP (native, then SKB), then TC, then IPVS, each skip logged
+    /// with its reason. A tier that cannot work is an error.
+    #[arg(long, value_enum, default_value = "auto")]
+    dataplane: Tier,
+    /// Interface to attach XDP to (repeatable; not needed for IPVS).
     #[arg(short = 'i', long = "interface")]
     interfaces: Vec<String>,
     /// XDP attach mode: native (driver), skb (generic), or auto (native,
     /// falling back to skb with a warning).
     #[arg(long, value_enum, default_value = "auto")]
     xdp_mode: AttachMode,
-    /// Data plane tier: xdp, tc (the same program at clsact ingress, where
-    /// XDP cannot serve), or auto (XDP, falling back to TC with a warning).
-    #[arg(long, value_enum, default_value = "auto")]
-    dataplane: Tier,
     /// Load this eBPF object instead of the one built into lbd.
     #[arg(long, value_name = "PATH")]
     bpf_object: Option<PathBuf>,

@@ -2,11 +2,13 @@
 //!
 //! The rest of the daemon describes the services it wants (`ServiceSpec`) and
 //! hands the whole set to a `Dataplane`; the implementation works out what
-//! changed. Only implementations touch BPF maps (or, later, IPVS).
+//! changed. Only implementations touch BPF maps or the kernel's IPVS tables.
 
+pub mod ipvs;
 pub mod model;
 pub mod regions;
 pub mod schedule;
+pub mod select;
 pub mod xdp;
 
 use std::net::{IpAddr, SocketAddr};
@@ -144,6 +146,38 @@ pub struct ServiceSpec {
     pub backends: Vec<BackendSpec>,
     /// Takes new flows when no backend can (`sorry_server`).
     pub sorry: Option<BackendSpec>,
+    /// What only the IPVS tier carries.
+    pub ipvs: IpvsOptions,
+}
+
+/// Settings keepalived hands to IPVS that the XDP tier has no use for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IpvsOptions {
+    /// IPVS scheduler name (`lb_algo`, any of IPVS's); empty: `algo`'s name.
+    /// Schedulers XDP lacks reach only tiers whose [`Capabilities`] accept
+    /// them, and `algo` is then not meaningful.
+    pub sched: String,
+    /// `flag-1`, `flag-2`, `flag-3` (`IP_VS_SVC_F_SCHED1..3`), beyond what
+    /// `hash_port` and `fallback` set.
+    pub sched_flags: u32,
+    /// `ops`: one-packet scheduling (UDP).
+    pub one_packet: bool,
+    /// `virtual_server fwmark N`: the service is the firewall mark, and
+    /// `vip` is the unspecified address of its family with port 0.
+    pub fwmark: Option<u32>,
+    /// `sorry_server_inhibit`: the sorry server stays with weight 0 while
+    /// the real servers serve, instead of being removed.
+    pub sorry_inhibit: bool,
+}
+
+impl IpvsOptions {
+    pub fn scheduler<'a>(&'a self, algo: &Algo) -> std::borrow::Cow<'a, str> {
+        if self.sched.is_empty() {
+            algo.to_string().into()
+        } else {
+            self.sched.as_str().into()
+        }
+    }
 }
 
 impl ServiceSpec {
@@ -159,6 +193,7 @@ impl ServiceSpec {
             persistence: None,
             backends,
             sorry: None,
+            ipvs: IpvsOptions::default(),
         }
     }
 
@@ -181,6 +216,23 @@ pub struct BackendSpec {
     /// program sends there directly instead of asking the kernel's FIB for
     /// every packet.
     pub via: Option<u32>,
+    /// Out of the pool (down, or its service lost quorum) without
+    /// `inhibit_on_failure`; `weight` is then 0. IPVS deletes such a
+    /// destination, as keepalived does; the XDP tier keeps it with weight 0
+    /// so that its established flows finish.
+    pub removed: bool,
+}
+
+impl BackendSpec {
+    pub fn new(addr: SocketAddr, weight: u32) -> Self {
+        Self {
+            addr,
+            weight,
+            mac: None,
+            via: None,
+            removed: false,
+        }
+    }
 }
 
 /// Idle timeouts and other settings of the whole data plane.
@@ -214,6 +266,9 @@ pub struct Stats {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ServiceStats {
     pub vip: SocketAddr,
+    /// A firewall-mark service (IPVS); `vip` is then unspecified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fwmark: Option<u32>,
     pub proto: Proto,
     pub algo: Option<Algo>,
     pub mode: Option<Mode>,
@@ -284,6 +339,39 @@ pub enum DataplaneError {
     Capacity { what: &'static str, max: u32 },
     #[error("pinning under {path}: {reason}")]
     Pin { path: String, reason: String },
+    /// The IPVS tier: what was being done (naming the service and the
+    /// configuration field) and the kernel's answer.
+    #[error("IPVS: {0}")]
+    Ipvs(String),
+    /// `--dataplane`: the tier asked for cannot work here.
+    #[error("data plane {tier}: {reason}")]
+    Unavailable { tier: String, reason: String },
+}
+
+/// What a tier can carry beyond the XDP foundation, so the planner skips
+/// (with a warning) only what the tier in use cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `virtual_server fwmark N`.
+    pub fwmark: bool,
+    /// Every IPVS scheduler, not only rr, wrr, lc, wlc, sh and mh.
+    pub all_schedulers: bool,
+    /// DR backends need their MAC resolved by lbd (the kernel's forwarding
+    /// does it for IPVS).
+    pub backend_macs: bool,
+}
+
+impl Capabilities {
+    pub const XDP: Capabilities = Capabilities {
+        fwmark: false,
+        all_schedulers: false,
+        backend_macs: true,
+    };
+    pub const IPVS: Capabilities = Capabilities {
+        fwmark: true,
+        all_schedulers: true,
+        backend_macs: false,
+    };
 }
 
 /// What the rest of the daemon needs from a data plane.
@@ -296,6 +384,25 @@ pub trait Dataplane: Send {
     fn stats(&self) -> Result<Stats, DataplaneError>;
     /// Connection-table idle timeouts.
     fn set_timeouts(&mut self, timeouts: Timeouts) -> Result<(), DataplaneError>;
+    /// What the tier carries.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::XDP
+    }
+    /// Periodic upkeep (the XDP tier recounts connections for lc/wlc).
+    fn maintain(&mut self) -> Result<(), DataplaneError> {
+        Ok(())
+    }
+    /// lbd is exiting: `keep` leaves the services forwarding for the next
+    /// lbd; otherwise what this lbd installed is removed.
+    fn shutdown(&mut self, keep: bool) {
+        let _ = keep;
+    }
+    /// An interface packets may leave by (the BPF tiers send NAT and TUN
+    /// packets to resolved next hops themselves and need its MAC and MTU).
+    fn record_interface(&mut self, iface: &crate::net::Interface) -> Result<(), DataplaneError> {
+        let _ = iface;
+        Ok(())
+    }
 }
 
 /// Map-side layout of an address (see `lb_common::VipKey::addr`).

@@ -27,16 +27,6 @@ use super::{
 };
 use crate::net::{Interface, MacAddr};
 
-/// Which tier carries the services.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Tier {
-    /// XDP (native, then generic), then TC, logging why each was skipped.
-    Auto,
-    Xdp,
-    /// The same program at TC ingress (clsact).
-    Tc,
-}
-
 /// Which XDP attach mode to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AttachMode {
@@ -972,6 +962,7 @@ where
             bytes: c.bytes,
             new_conns: c.new_conns,
             backends,
+            fwmark: None,
         });
     }
     out.services.sort_by_key(|s| (s.vip, s.proto as u8));
@@ -1036,6 +1027,23 @@ impl Dataplane for XdpDataplane {
         self.settings.tcpfin_timeout = crate::clock::from_secs(t.tcpfin);
         self.settings.udp_timeout = crate::clock::from_secs(t.udp);
         self.write_settings()
+    }
+
+    fn maintain(&mut self) -> Result<(), DataplaneError> {
+        self.recount_connections()
+    }
+
+    fn record_interface(&mut self, iface: &Interface) -> Result<(), DataplaneError> {
+        self.set_interface(iface)
+    }
+
+    fn shutdown(&mut self, keep: bool) {
+        if keep {
+            info!("leaving the data plane attached and pinned for the next lbd");
+        } else {
+            // Without pins, dropping the data plane detaches XDP everywhere.
+            self.unpin_all();
+        }
     }
 }
 

@@ -202,6 +202,10 @@ pub struct ServiceVerdict {
     pub backends: Vec<(SocketAddr, u32)>,
     /// The sorry server and whether it takes the new connections.
     pub sorry: Option<(SocketAddr, bool)>,
+    /// Real servers out of the pool (down, or quorum lost) without
+    /// `inhibit_on_failure`: keepalived deletes them from IPVS (the XDP
+    /// tier keeps them with weight 0).
+    pub removed: Vec<SocketAddr>,
 }
 
 /// What the data plane should do, per virtual server (VIP, protocol).
@@ -455,6 +459,15 @@ impl Core {
                 ServiceVerdict {
                     backends,
                     sorry: svc.sorry_server.map(|s| (s, sorry_active)),
+                    removed: svc
+                        .backends
+                        .iter()
+                        .enumerate()
+                        .filter(|(bi, b)| {
+                            !b.inhibit && (!state.backends[*bi].alive || sorry_active)
+                        })
+                        .map(|(_, b)| b.addr)
+                        .collect(),
                 },
             );
         }

@@ -56,6 +56,7 @@ pub fn apply(specs: &mut [ServiceSpec], verdicts: &Verdicts) {
         for b in &mut spec.backends {
             if let Some((_, w)) = v.backends.iter().find(|(a, _)| *a == b.addr) {
                 b.weight = *w;
+                b.removed = v.removed.contains(&b.addr);
             }
         }
         if let Some((addr, active)) = v.sorry {
@@ -66,15 +67,11 @@ pub fn apply(specs: &mut [ServiceSpec], verdicts: &Verdicts) {
             if active {
                 for b in &mut spec.backends {
                     b.weight = 0;
+                    b.removed |= v.removed.contains(&b.addr);
                 }
             }
             if spec.sorry.is_none() {
-                spec.sorry = Some(BackendSpec {
-                    addr,
-                    weight: 1,
-                    mac: None,
-                    via: None,
-                });
+                spec.sorry = Some(BackendSpec::new(addr, 1));
             }
         }
     }

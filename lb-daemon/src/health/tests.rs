@@ -295,6 +295,7 @@ fn apply_sets_weights_and_hands_new_flows_to_the_sorry_server_without_quorum() {
                     weight: 7,
                     mac: None,
                     via: None,
+                    removed: false,
                 })
                 .collect(),
         )

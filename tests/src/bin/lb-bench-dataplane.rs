@@ -279,6 +279,7 @@ fn spec(algo: Algo, mode: Mode, v6: bool, v0: u32) -> ServiceSpec {
                 weight: 1 + i as u32,
                 mac: Some(MacAddr(backend_mac(i))),
                 via: (mode != Mode::Dr).then_some(v0),
+                removed: false,
             })
             .collect(),
     );
