@@ -5,6 +5,7 @@ use std::{
     collections::HashSet,
     net::IpAddr,
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
@@ -12,7 +13,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::{
-    config,
+    config, control,
     dataplane::{
         xdp::{AttachMode, LoadOptions, XdpDataplane},
         Dataplane, Mode, ServiceSpec,
@@ -38,6 +39,8 @@ pub struct Options {
     pub conn_table_size: Option<u32>,
     /// Outer source of TUN packets (default: the first interface's address).
     pub tunnel_source: Vec<IpAddr>,
+    /// Control socket, metrics (see `control`).
+    pub control: control::Options,
 }
 
 /// While some backend has no MAC, look again soon; otherwise now and then
@@ -70,6 +73,8 @@ struct State {
 
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let config = load_config(&opts.config_file).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let mut ops =
+        control::Operations::start(&opts.control, opts.config_file.clone(), &config).await?;
     let object_bytes;
     let object: &[u8] = match &opts.bpf_object {
         Some(path) => {
@@ -109,11 +114,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     }
     dataplane.set_tunnel_source(v4, v6)?;
     info!(dataplane = %dataplane.describe(), "data plane ready");
+    ops.set_dataplane(&dataplane, opts.pin_path.clone());
 
-    let checks = health::HealthRuntime::start(
+    let checks = Arc::new(health::HealthRuntime::start(
         health::HealthPlan::from_config(&config),
         health::RunnerOptions::default(),
-    );
+    ));
+    ops.set_health(checks.clone());
     let mut state = State {
         netlink,
         interfaces,
@@ -133,12 +140,14 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
             _ = sighup.recv() => {
+                ops.reloading();
                 match load_config(&opts.config_file) {
                     Ok(config) => {
                         info!(file = %opts.config_file.display(), "configuration reloaded");
                         state.wanted = plan(&config);
                         checks.reload(health::HealthPlan::from_config(&config));
                         next = Duration::ZERO;
+                        ops.reloaded(&config);
                     }
                     Err(diags) => {
                         // A bad file never replaces a running configuration.
@@ -146,9 +155,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                             error!("{d}");
                         }
                         error!("reload refused: the running configuration is kept");
+                        ops.reload_failed(diags.to_string());
                     }
                 }
             }
+            _ = ops.watchdog.tick() => ops.watchdog.ping(),
+            // An operator's override (lbctl set-weight, drain, ...).
+            Ok(()) = ops.changes.changed() => { next = Duration::ZERO; }
             _ = recount.tick() => {
                 if let Err(e) = state.dataplane.recount_connections() {
                     warn!("recounting connections: {e}");
@@ -157,14 +170,16 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             // A health change is applied at once.
             Ok(()) = state.health.changed() => { next = Duration::ZERO; }
             _ = tokio::time::sleep(next) => {
-                next = match state.reconcile().instrument(info_span!("reconcile")).await {
+                next = match state.reconcile(&ops.overrides()).instrument(info_span!("reconcile")).await {
                     Ok(true) => RESOLVE_STEADY,
                     Ok(false) => RESOLVE_PENDING,
                     Err(e) => { error!("{e:#}"); RESOLVE_PENDING }
                 };
+                ops.reconciled(state.applied.as_deref());
             }
         }
     }
+    ops.stopping();
     if opts.keep_on_exit {
         info!("leaving the data plane attached and pinned for the next lbd");
     } else {
@@ -187,10 +202,11 @@ fn plan(config: &config::Config) -> Vec<ServiceSpec> {
 impl State {
     /// Resolves backend MACs and applies the result if it changed. Returns
     /// whether every backend has a MAC.
-    async fn reconcile(&mut self) -> anyhow::Result<bool> {
+    async fn reconcile(&mut self, overrides: &control::Overrides) -> anyhow::Result<bool> {
         let neighbours = self.netlink.neighbours().await?;
         let mut specs = self.wanted.clone();
         health::apply(&mut specs, &self.health.borrow_and_update());
+        overrides.apply(&mut specs, &self.wanted);
         let mut complete = true;
         for spec in &mut specs {
             // Only DR needs backend MACs; NAT and TUN use the kernel's FIB.

@@ -4,6 +4,7 @@ pub mod bpf_object;
 pub mod bpffs;
 pub mod check;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod health;

@@ -6,6 +6,7 @@
 
 pub mod regions;
 pub mod schedule;
+pub mod view;
 pub mod xdp;
 
 use std::net::{IpAddr, SocketAddr};
