@@ -134,6 +134,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let mut next = Duration::ZERO;
+    // Reconcile at `last + next`: a deadline, so that other arms firing
+    // often (the watchdog) never postpone it.
+    let mut last = tokio::time::Instant::now();
     let mut recount = tokio::time::interval(RECOUNT);
     loop {
         tokio::select! {
@@ -169,12 +172,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             }
             // A health change is applied at once.
             Ok(()) = state.health.changed() => { next = Duration::ZERO; }
-            _ = tokio::time::sleep(next) => {
+            _ = tokio::time::sleep_until(last + next) => {
                 next = match state.reconcile(&ops.overrides()).instrument(info_span!("reconcile")).await {
                     Ok(true) => RESOLVE_STEADY,
                     Ok(false) => RESOLVE_PENDING,
                     Err(e) => { error!("{e:#}"); RESOLVE_PENDING }
                 };
+                last = tokio::time::Instant::now();
                 ops.reconciled(state.applied.as_deref());
             }
         }

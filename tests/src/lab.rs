@@ -254,6 +254,25 @@ impl DrLab {
 
     /// Starts `lbd` and waits until `ready` backends have a MAC.
     pub fn start_lbd_ready(&mut self, config: &Path, xdp_mode: &str, ready: usize) -> Result<()> {
+        self.start_lbd_with(config, xdp_mode, ready, &[], &[])
+    }
+
+    /// lbd's control socket in this lab (lbd always gets its own, so labs
+    /// running side by side never share the default one).
+    pub fn control_socket(&self) -> PathBuf {
+        self.dir.path().join("lbd.sock")
+    }
+
+    /// Starts `lbd` with extra arguments and environment, and waits until
+    /// `ready` backends have a MAC.
+    pub fn start_lbd_with(
+        &mut self,
+        config: &Path,
+        xdp_mode: &str,
+        ready: usize,
+        extra_args: &[String],
+        env: &[(&str, String)],
+    ) -> Result<()> {
         let log = self.dir.path().join("lbd.log");
         let child = self
             .lb
@@ -262,6 +281,10 @@ impl DrLab {
             .arg("-f")
             .arg(config)
             .args(["--interface", "eth0", "--xdp-mode", xdp_mode])
+            .arg("--control-socket")
+            .arg(self.control_socket())
+            .args(extra_args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
@@ -285,6 +308,29 @@ impl DrLab {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Runs `lbctl ARGS...` on the host against this lab's lbd (its exit
+    /// status is the caller's to check).
+    pub fn lbctl(&self, args: &[&str]) -> Result<std::process::Output> {
+        std::process::Command::new(crate::bin("lbctl"))
+            .arg("--control-socket")
+            .arg(self.control_socket())
+            .args(args)
+            .output()
+            .context("running lbctl")
+    }
+
+    /// Sends `signal` to lbd.
+    pub fn signal_lbd(&self, signal: i32) -> Result<()> {
+        let (_, child) = self
+            .children
+            .iter()
+            .find(|(n, _)| n == "lbd")
+            .context("lbd not running")?;
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        Ok(())
     }
 
     /// The lbd log so far.
