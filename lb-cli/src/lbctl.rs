@@ -203,9 +203,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("'nope'") && e.contains("<BACKEND>"), "{e}");
-        let e = Args::try_parse_from(["lbctl", "set-weight", "10.0.0.1:80", "10.0.0.2:80", "70000"])
-            .unwrap_err()
-            .to_string();
+        let e =
+            Args::try_parse_from(["lbctl", "set-weight", "10.0.0.1:80", "10.0.0.2:80", "70000"])
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("70000") && e.contains("<WEIGHT>"), "{e}");
     }
 }

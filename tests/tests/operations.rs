@@ -49,6 +49,18 @@ fn json(lab: &DrLab, args: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("lbctl {args:?}: not JSON ({e}): {}", text(&out)))
 }
 
+/// lbctl run as nobody:nogroup (uid/gid 65534), no supplementary groups.
+fn lbctl_as_nobody(lab: &DrLab, args: &[&str]) -> Output {
+    std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(lb_tests::bin("lbctl"))
+        .arg("--control-socket")
+        .arg(lab.control_socket())
+        .args(args)
+        .output()
+        .expect("setpriv lbctl")
+}
+
 fn backend<'a>(doc: &'a Value, addr: &str) -> &'a Value {
     doc["backends"]
         .as_array()
@@ -70,7 +82,10 @@ fn wait_weight(lab: &DrLab, addr: &str, weight: u64) {
         if u(&backend(&doc, addr)["weight"]) == weight {
             return;
         }
-        assert!(Instant::now() < deadline, "{addr} never got weight {weight}: {doc:#}");
+        assert!(
+            Instant::now() < deadline,
+            "{addr} never got weight {weight}: {doc:#}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -95,7 +110,10 @@ fn ops_lbctl_reads_a_live_lbd_and_set_weight_drain_reload_steer_wrr() {
     let svc = json(&lab, &["services"]);
     let s = &svc["services"][0];
     assert_eq!(s["service"], format!("{vip}/tcp"));
-    assert_eq!((s["algo"].as_str(), s["mode"].as_str()), (Some("wrr"), Some("DR")));
+    assert_eq!(
+        (s["algo"].as_str(), s["mode"].as_str()),
+        (Some("wrr"), Some("DR"))
+    );
     assert_eq!(u(&s["new_conns"]), 4);
     assert!(u(&s["packets"]) >= 4 * 4, "{s}");
     let b = json(&lab, &["backends", &vip]);
@@ -123,11 +141,16 @@ fn ops_lbctl_reads_a_live_lbd_and_set_weight_drain_reload_steer_wrr() {
     let list = conns["connections"].as_array().unwrap();
     assert_eq!(list.len(), 3, "{conns:#}");
     assert_eq!(conns["truncated"], true);
-    assert!(list[0]["client"].as_str().unwrap().starts_with("10.77.0.10:"));
+    assert!(list[0]["client"]
+        .as_str()
+        .unwrap()
+        .starts_with("10.77.0.10:"));
     assert_eq!(list[0]["vip"], vip);
 
     // set-weight 3: wrr sends 3 of every 4 new connections to b1.
-    let out = lab.lbctl(&["set-weight", &vip, "10.77.0.11:80", "3"]).unwrap();
+    let out = lab
+        .lbctl(&["set-weight", &vip, "10.77.0.11:80", "3"])
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("until the next reload"));
     wait_weight(&lab, "10.77.0.11:80", 3);
@@ -156,13 +179,25 @@ fn ops_lbctl_reads_a_live_lbd_and_set_weight_drain_reload_steer_wrr() {
     assert_eq!(spread(&lab, 4), counts(&[("b1", 2), ("b2", 2)]));
 
     // Errors scripts can tell apart.
-    let out = lab.lbctl(&["set-weight", &vip, "10.77.0.99:80", "2"]).unwrap();
+    let out = lab
+        .lbctl(&["set-weight", &vip, "10.77.0.99:80", "2"])
+        .unwrap();
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-    let out = lab.lbctl(&["drain", "10.77.0.100:81", "10.77.0.11:80"]).unwrap();
+    let out = lab
+        .lbctl(&["drain", "10.77.0.100:81", "10.77.0.11:80"])
+        .unwrap();
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     let out = lab.lbctl(&["set-weight", &vip, "ten", "2"]).unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("'ten'"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("'ten'"),
+        "{}",
+        text(&out)
+    );
+
+    // Only root and the control group (root here) may use the socket.
+    let out = lbctl_as_nobody(&lab, &["status"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
 
     // VRRP is not wired yet: an empty table.
     assert_eq!(json(&lab, &["vrrp"])["instances"], Value::Array(vec![]));
@@ -172,11 +207,17 @@ fn ops_lbctl_reads_a_live_lbd_and_set_weight_drain_reload_steer_wrr() {
     // Human tables.
     let out = lab.lbctl(&["backends"]).unwrap();
     let t = String::from_utf8_lossy(&out.stdout);
-    assert!(t.starts_with("SERVICE") && t.contains("10.77.0.12:80"), "{t}");
+    assert!(
+        t.starts_with("SERVICE") && t.contains("10.77.0.12:80"),
+        "{t}"
+    );
 
     // Every action was logged with who asked.
     let log = lab.lbd_log();
-    assert!(log.matches("control: action requested").count() >= 4, "{log}");
+    assert!(
+        log.matches("control: action requested").count() >= 4,
+        "{log}"
+    );
     assert!(log.contains("peer_uid=0"), "{log}");
 }
 
@@ -271,19 +312,34 @@ fn ops_lbctl_reads_the_pinned_maps_of_a_stopped_lbd() {
     let before = doc(&["stats"]);
     spread(&lab, 2);
     let after = doc(&["stats"]);
-    assert_eq!(u(&after["services"][0]["new_conns"]), 8, "{before}\n{after}");
+    assert_eq!(
+        u(&after["services"][0]["new_conns"]),
+        8,
+        "{before}\n{after}"
+    );
     let conns = doc(&["conns"]);
-    assert!(conns["connections"].as_array().unwrap().len() >= 8, "{conns:#}");
+    assert!(
+        conns["connections"].as_array().unwrap().len() >= 8,
+        "{conns:#}"
+    );
     let t = String::from_utf8_lossy(&read(&["services"]).stdout).to_string();
     assert!(t.contains("10.77.0.100:80/tcp"), "{t}");
 
     // Actions need lbd.
     let out = lab
-        .lbctl(&["--pin-path", &pin, "drain", &format!("{VIP}:80"), "10.77.0.11:80"])
+        .lbctl(&[
+            "--pin-path",
+            &pin,
+            "drain",
+            &format!("{VIP}:80"),
+            "10.77.0.11:80",
+        ])
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     // Nothing pinned there either: 3 as well.
-    let out = lab.lbctl(&["--pin-path", "/nonexistent", "services"]).unwrap();
+    let out = lab
+        .lbctl(&["--pin-path", "/nonexistent", "services"])
+        .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
 }
 
@@ -291,7 +347,12 @@ fn ops_lbctl_reads_the_pinned_maps_of_a_stopped_lbd() {
 fn ops_metrics_scrape_moves_with_traffic() {
     let mut lab = DrLab::new().expect("lab");
     let path = lab.write_config("wrr.conf", WRR).unwrap();
-    let extra = ["--metrics-addr".to_string(), "127.0.0.1:9477".into()];
+    let extra = [
+        "--metrics-addr".to_string(),
+        "127.0.0.1:9477".into(),
+        "--control-group".into(),
+        "nogroup".into(),
+    ];
     lab.start_lbd_with(&path, "native", 2, &extra, &[])
         .expect("lbd ready");
     let scrape = || -> String {
@@ -315,6 +376,15 @@ fn ops_metrics_scrape_moves_with_traffic() {
     };
     let svc = "{vip=\"10.77.0.100\",port=\"80\",proto=\"tcp\"}";
     let b1 = "{vip=\"10.77.0.100\",port=\"80\",proto=\"tcp\",backend=\"10.77.0.11:80\"}";
+    // The control group may use the socket (SO_PEERCRED: its gid).
+    let out = lbctl_as_nobody(&lab, &["services"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let meta = std::fs::metadata(lab.control_socket()).unwrap();
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.permissions().mode() & 0o777),
+        (0, 65534, 0o660)
+    );
     let first = scrape();
     assert!(first.contains("lb_build_info{version=\""), "{first}");
     assert!(first.contains("# TYPE lb_vrrp_state gauge"), "{first}");
@@ -323,14 +393,23 @@ fn ops_metrics_scrape_moves_with_traffic() {
     let p0 = value(&first, &format!("lb_service_packets_total{svc}"));
     spread(&lab, 4);
     let second = scrape();
-    assert_eq!(value(&second, &format!("lb_service_connections_total{svc}")), 4.0);
-    assert_eq!(value(&second, &format!("lb_backend_connections_total{b1}")), 2.0);
+    assert_eq!(
+        value(&second, &format!("lb_service_connections_total{svc}")),
+        4.0
+    );
+    assert_eq!(
+        value(&second, &format!("lb_backend_connections_total{b1}")),
+        2.0
+    );
     assert!(value(&second, &format!("lb_service_packets_total{svc}")) >= p0 + 16.0);
     assert!(value(&second, &format!("lb_service_bytes_total{svc}")) > 0.0);
     assert!(value(&second, "lb_dataplane_packets_total{event=\"xdp_tx\"}") >= 16.0);
     assert!(second.contains("lb_dataplane_packets_total{event=\"conn_insert_failed\"} 0"));
     assert!(second.ends_with("# EOF\n"));
 }
+
+/// A notification as received: its text, the lbd log then, and when.
+type Note = (String, String, Instant);
 
 #[test]
 fn ops_sd_notify_ready_after_services_watchdog_and_reload() {
@@ -348,12 +427,15 @@ fn ops_sd_notify_ready_after_services_watchdog_and_reload() {
     lab.start_lbd_with(&path, "native", 2, &[], &env)
         .expect("lbd ready");
     // Messages as they come, with the lbd log at that moment.
-    let mut messages: Vec<(String, String, Instant)> = Vec::new();
-    let mut collect = |lab: &DrLab, until: &dyn Fn(&[(String, String, Instant)]) -> bool| {
+    let mut messages: Vec<Note> = Vec::new();
+    let mut collect = |lab: &DrLab, until: &dyn Fn(&[Note]) -> bool| {
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut buf = [0u8; 4096];
         while !until(&messages) {
-            assert!(Instant::now() < deadline, "notifications so far: {messages:?}");
+            assert!(
+                Instant::now() < deadline,
+                "notifications so far: {messages:?}"
+            );
             if let Ok(n) = sock.recv(&mut buf) {
                 let m = String::from_utf8_lossy(&buf[..n]).to_string();
                 messages.push((m, lab.lbd_log(), Instant::now()));
@@ -361,17 +443,30 @@ fn ops_sd_notify_ready_after_services_watchdog_and_reload() {
         }
         messages.clone()
     };
-    let has = |ms: &[(String, String, Instant)], what: &str| ms.iter().filter(|m| m.0.lines().any(|l| l == what)).count();
-    let got = collect(&lab, &|m| has(m, "READY=1") >= 1 && has(m, "WATCHDOG=1") >= 4);
+    let has =
+        |ms: &[Note], what: &str| ms.iter().filter(|m| m.0.lines().any(|l| l == what)).count();
+    let got = collect(&lab, &|m| {
+        has(m, "READY=1") >= 1 && has(m, "WATCHDOG=1") >= 4
+    });
     let ready = got.iter().find(|m| m.0.contains("READY=1")).unwrap();
-    assert!(ready.1.contains("service applied"), "READY=1 before services were applied:\n{}", ready.1);
-    let pings: Vec<Instant> = got.iter().filter(|m| m.0.contains("WATCHDOG=1")).map(|m| m.2).collect();
+    assert!(
+        ready.1.contains("service applied"),
+        "READY=1 before services were applied:\n{}",
+        ready.1
+    );
+    let pings: Vec<Instant> = got
+        .iter()
+        .filter(|m| m.0.contains("WATCHDOG=1"))
+        .map(|m| m.2)
+        .collect();
     let span = *pings.last().unwrap() - pings[0];
     assert!(span < Duration::from_millis(1200), "4 pings over {span:?}");
 
     lab.reload_lbd().unwrap();
     let got = collect(&lab, &|m| {
-        m.iter().position(|x| x.0.contains("RELOADING=1")).is_some_and(|i| has(&m[i..], "READY=1") >= 1)
+        m.iter()
+            .position(|x| x.0.contains("RELOADING=1"))
+            .is_some_and(|i| has(&m[i..], "READY=1") >= 1)
     });
     let reloading = got.iter().find(|m| m.0.contains("RELOADING=1")).unwrap();
     assert!(reloading.0.contains("MONOTONIC_USEC="), "{}", reloading.0);

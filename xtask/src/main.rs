@@ -2,6 +2,7 @@
 //! run the demo or lbd, run every test.
 
 mod build;
+mod man;
 mod setup;
 mod test;
 
@@ -34,6 +35,13 @@ enum Command {
     Run {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         lbd_args: Vec<String>,
+    },
+    /// Man pages (lbd.8, lbctl.8 and one per lbctl verb) and bash, zsh and
+    /// fish completions, from the command-line definitions.
+    Man {
+        /// Where to write them (man/ and completions/ below it).
+        #[arg(long, value_name = "DIR", default_value = "target/dist")]
+        out: PathBuf,
     },
     /// Every test: host unit tests, BPF test-run tests, namespace tests.
     Test {
@@ -71,6 +79,18 @@ fn main() -> Result<()> {
                 let obj = build::ebpf()?;
                 build::run_lbd(&obj, &lbd_args)
             }
+        }
+        Command::Man { out } => {
+            let out = if out.is_absolute() {
+                out
+            } else {
+                root().join(out)
+            };
+            let written = man::generate(&out)?;
+            for p in written {
+                println!("{}", p.display());
+            }
+            Ok(())
         }
         Command::Test { cargo_args } => {
             setup::ensure()?;

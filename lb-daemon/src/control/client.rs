@@ -46,7 +46,9 @@ pub fn request<T: DeserializeOwned>(socket: &Path, command: Command) -> Result<T
     let mut answer = String::new();
     BufReader::new(&stream).read_line(&mut answer)?;
     if answer.is_empty() {
-        return Err(ClientError::Protocol("connection closed without an answer".into()));
+        return Err(ClientError::Protocol(
+            "connection closed without an answer".into(),
+        ));
     }
     let response: Response =
         serde_json::from_str(&answer).map_err(|e| ClientError::Protocol(e.to_string()))?;

@@ -145,15 +145,15 @@ impl Collector for ScrapeCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = &*self.0;
         {
-            let mut m = enc.encode_descriptor(
-                "lb_build",
-                "lbd's version",
-                None,
-                MetricType::Info,
-            )?;
+            let mut m =
+                enc.encode_descriptor("lb_build", "lbd's version", None, MetricType::Info)?;
             m.encode_info(&vec![("version", env!("CARGO_PKG_VERSION").to_string())])?;
         }
-        let mut start = Family::new("lb_start_time_seconds", "When lbd started (Unix time)", MetricType::Gauge);
+        let mut start = Family::new(
+            "lb_start_time_seconds",
+            "When lbd started (Unix time)",
+            MetricType::Gauge,
+        );
         start.add(vec![], s.started_unix_ms as f64 / 1000.0);
         start.encode(&mut enc)?;
         let mut loaded = Family::new(
@@ -181,20 +181,72 @@ impl Collector for ScrapeCollector {
             "Packets by data plane event (xdp_drop, xdp_pass, xdp_tx, conn_insert_failed = connection table full, ...)",
             MetricType::Counter,
         );
-        let mut gb = Family::new("lb_dataplane_bytes", "Bytes by data plane event", MetricType::Counter);
+        let mut gb = Family::new(
+            "lb_dataplane_bytes",
+            "Bytes by data plane event",
+            MetricType::Counter,
+        );
         // Services and backends.
-        let mut sp = Family::new("lb_service_packets", "Packets to the service", MetricType::Counter);
-        let mut sb = Family::new("lb_service_bytes", "Bytes to the service", MetricType::Counter);
-        let mut sn = Family::new("lb_service_connections", "New connections scheduled", MetricType::Counter);
-        let mut sa = Family::new("lb_service_active_connections", "Established connections", MetricType::Gauge);
-        let mut si = Family::new("lb_service_inactive_connections", "Other connections (SYN, FIN, UDP)", MetricType::Gauge);
-        let mut bp = Family::new("lb_backend_packets", "Packets sent to the backend", MetricType::Counter);
-        let mut bb = Family::new("lb_backend_bytes", "Bytes sent to the backend", MetricType::Counter);
-        let mut bn = Family::new("lb_backend_connections", "New connections scheduled to the backend", MetricType::Counter);
-        let mut ba = Family::new("lb_backend_active_connections", "Established connections", MetricType::Gauge);
-        let mut bi = Family::new("lb_backend_inactive_connections", "Other connections (SYN, FIN, UDP)", MetricType::Gauge);
-        let mut bw = Family::new("lb_backend_weight", "Weight in the data plane (0: no new connections)", MetricType::Gauge);
-        let mut br = Family::new("lb_backend_ready", "In the data plane and sendable to", MetricType::Gauge);
+        let mut sp = Family::new(
+            "lb_service_packets",
+            "Packets to the service",
+            MetricType::Counter,
+        );
+        let mut sb = Family::new(
+            "lb_service_bytes",
+            "Bytes to the service",
+            MetricType::Counter,
+        );
+        let mut sn = Family::new(
+            "lb_service_connections",
+            "New connections scheduled",
+            MetricType::Counter,
+        );
+        let mut sa = Family::new(
+            "lb_service_active_connections",
+            "Established connections",
+            MetricType::Gauge,
+        );
+        let mut si = Family::new(
+            "lb_service_inactive_connections",
+            "Other connections (SYN, FIN, UDP)",
+            MetricType::Gauge,
+        );
+        let mut bp = Family::new(
+            "lb_backend_packets",
+            "Packets sent to the backend",
+            MetricType::Counter,
+        );
+        let mut bb = Family::new(
+            "lb_backend_bytes",
+            "Bytes sent to the backend",
+            MetricType::Counter,
+        );
+        let mut bn = Family::new(
+            "lb_backend_connections",
+            "New connections scheduled to the backend",
+            MetricType::Counter,
+        );
+        let mut ba = Family::new(
+            "lb_backend_active_connections",
+            "Established connections",
+            MetricType::Gauge,
+        );
+        let mut bi = Family::new(
+            "lb_backend_inactive_connections",
+            "Other connections (SYN, FIN, UDP)",
+            MetricType::Gauge,
+        );
+        let mut bw = Family::new(
+            "lb_backend_weight",
+            "Weight in the data plane (0: no new connections)",
+            MetricType::Gauge,
+        );
+        let mut br = Family::new(
+            "lb_backend_ready",
+            "In the data plane and sendable to",
+            MetricType::Gauge,
+        );
         let mut bh = Family::new(
             "lb_backend_health_up",
             "Health checks say up (1) or down (0); absent without checkers",
@@ -236,7 +288,9 @@ impl Collector for ScrapeCollector {
                     bi.add(bl(), b.inactive);
                     bw.add(bl(), b.weight);
                     br.add(bl(), b.ready);
-                    if let Some(hb) = health.and_then(|h| h.backends.iter().find(|x| x.addr == b.addr)) {
+                    if let Some(hb) =
+                        health.and_then(|h| h.backends.iter().find(|x| x.addr == b.addr))
+                    {
                         bh.add(bl(), hb.up);
                     }
                 }
@@ -253,11 +307,23 @@ impl Collector for ScrapeCollector {
             MetricType::Gauge,
         );
         let mut vp = Family::new("lb_vrrp_priority", "Configured priority", MetricType::Gauge);
-        let mut ve = Family::new("lb_vrrp_effective_priority", "Priority after trackers", MetricType::Gauge);
+        let mut ve = Family::new(
+            "lb_vrrp_effective_priority",
+            "Priority after trackers",
+            MetricType::Gauge,
+        );
         let mut vt = Family::new("lb_vrrp_transitions", "State changes", MetricType::Counter);
         let mut vas = Family::new("lb_vrrp_adverts_sent", "Adverts sent", MetricType::Counter);
-        let mut var = Family::new("lb_vrrp_adverts_received", "Valid adverts received", MetricType::Counter);
-        let mut vad = Family::new("lb_vrrp_adverts_dropped", "Adverts dropped", MetricType::Counter);
+        let mut var = Family::new(
+            "lb_vrrp_adverts_received",
+            "Valid adverts received",
+            MetricType::Counter,
+        );
+        let mut vad = Family::new(
+            "lb_vrrp_adverts_dropped",
+            "Adverts dropped",
+            MetricType::Counter,
+        );
         for i in &s.vrrp {
             let l = || vec![("instance", i.name.clone())];
             for st in ["INIT", "BACKUP", "MASTER", "FAULT"] {
@@ -315,7 +381,11 @@ async fn http(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
     let mut words = head.split_whitespace();
     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
     let (status, ctype, body) = if method != "GET" {
-        ("405 Method Not Allowed", "text/plain", "GET only\n".to_string())
+        (
+            "405 Method Not Allowed",
+            "text/plain",
+            "GET only\n".to_string(),
+        )
     } else if path == "/metrics" || path.starts_with("/metrics?") {
         (
             "200 OK",
@@ -372,7 +442,10 @@ mod tests {
             ..Default::default()
         });
         assert!(text.contains("lb_build_info{version=\""), "{text}");
-        assert!(text.contains("lb_dataplane_packets_total{event=\"xdp_drop\"} 3"), "{text}");
+        assert!(
+            text.contains("lb_dataplane_packets_total{event=\"xdp_drop\"} 3"),
+            "{text}"
+        );
         assert!(
             text.contains("lb_backend_packets_total{vip=\"10.0.0.1\",port=\"80\",proto=\"tcp\",backend=\"10.0.0.11:80\"} 10"),
             "{text}"

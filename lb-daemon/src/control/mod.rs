@@ -124,7 +124,9 @@ impl Operations {
                 pin_path,
                 view,
             }),
-            Err(e) => error!(dataplane = %dp.describe(), "control: cannot open the maps for reading: {e}"),
+            Err(e) => {
+                error!(dataplane = %dp.describe(), "control: cannot open the maps for reading: {e}")
+            }
         }
     }
 

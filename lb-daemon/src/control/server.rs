@@ -71,14 +71,16 @@ pub fn group_id(group: &str) -> anyhow::Result<u32> {
 pub fn bind(path: &Path, gid: u32) -> anyhow::Result<(UnixListener, SocketGuard)> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() && !dir.exists() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
         }
     }
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            bail!("{}: another lbd is serving this control socket", path.display());
+            bail!(
+                "{}: another lbd is serving this control socket",
+                path.display()
+            );
         }
         std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
     }
@@ -287,7 +289,13 @@ pub async fn handle(hub: &Hub, command: Command, peer: &Peer) -> Response {
             service,
             backend,
             weight,
-        } => action(hub, peer, service, backend, Some(OverrideInfo::SetWeight { weight })),
+        } => action(
+            hub,
+            peer,
+            service,
+            backend,
+            Some(OverrideInfo::SetWeight { weight }),
+        ),
         Command::Drain { service, backend } => {
             action(hub, peer, service, backend, Some(OverrideInfo::Drain))
         }
@@ -337,7 +345,11 @@ fn status(hub: &Hub) -> StatusResult {
         version: env!("CARGO_PKG_VERSION").to_string(),
         pid: Some(std::process::id()),
         started_unix_ms: Some(super::protocol::unix_ms(hub.started)),
-        uptime_secs: Some(now.duration_since(hub.started).unwrap_or_default().as_secs()),
+        uptime_secs: Some(
+            now.duration_since(hub.started)
+                .unwrap_or_default()
+                .as_secs(),
+        ),
         dataplane: dp.as_ref().map(|d| d.kind.clone()),
         interfaces: dp
             .as_ref()
@@ -365,11 +377,11 @@ fn action(
     value: Option<OverrideInfo>,
 ) -> Response {
     let state = hub.state();
-    let (vip, proto) = match views::resolve(state.configured.iter().map(|s| (s.vip, s.proto)), &service)
-    {
-        Ok(k) => k,
-        Err(e) => return failure(e),
-    };
+    let (vip, proto) =
+        match views::resolve(state.configured.iter().map(|s| (s.vip, s.proto)), &service) {
+            Ok(k) => k,
+            Err(e) => return failure(e),
+        };
     let spec = state
         .configured
         .iter()
@@ -402,9 +414,15 @@ fn action(
             "{backend} of {name}: disabled, out of the service; its connections are scheduled \
              anew (until enable or the next reload)"
         ),
-        None => format!("{backend} of {name}: override removed, configuration and health checks decide"),
+        None => {
+            format!("{backend} of {name}: override removed, configuration and health checks decide")
+        }
     };
-    info!(peer_uid = peer.uid, peer_pid = peer.pid, "control: {message}");
+    info!(
+        peer_uid = peer.uid,
+        peer_pid = peer.pid,
+        "control: {message}"
+    );
     Response::ok(ActionResult {
         service: name,
         backend,
@@ -418,7 +436,11 @@ async fn reload(hub: &Hub, peer: &Peer) -> Response {
     // Checked here first, so the caller hears why a bad file is refused.
     if let Err(diags) = crate::config::load(&file) {
         let text = diags.to_string();
-        error!(peer_uid = peer.uid, peer_pid = peer.pid, "control: reload refused: {text}");
+        error!(
+            peer_uid = peer.uid,
+            peer_pid = peer.pid,
+            "control: reload refused: {text}"
+        );
         return Response::error(
             ErrorCode::ReloadFailed,
             format!("{text}\nreload refused: the running configuration is kept"),

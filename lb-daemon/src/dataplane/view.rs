@@ -5,7 +5,9 @@
 use std::{os::fd::BorrowedFd, path::Path};
 
 use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray};
-use lb_common::{maps as names, Backend, Conn, ConnCounts, Counters, FlowKey, Service, Settings, VipKey};
+use lb_common::{
+    maps as names, Backend, Conn, ConnCounts, Counters, FlowKey, Service, Settings, VipKey,
+};
 
 use super::{xdp, ConnInfo, DataplaneError, Stats};
 

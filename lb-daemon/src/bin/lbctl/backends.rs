@@ -41,8 +41,18 @@ pub fn run(args: &Args, service: Option<&ServiceArg>) -> Result<(), Failure> {
         return Ok(());
     }
     let mut t = table::Table::new(&[
-        "SERVICE", "BACKEND", ">WEIGHT", ">CONF", "OVERRIDE", "MAC", ">ACTIVE", ">INACTIVE",
-        ">PACKETS", ">BYTES", "HEALTH", "LAST CHECK",
+        "SERVICE",
+        "BACKEND",
+        ">WEIGHT",
+        ">CONF",
+        "OVERRIDE",
+        "MAC",
+        ">ACTIVE",
+        ">INACTIVE",
+        ">PACKETS",
+        ">BYTES",
+        "HEALTH",
+        "LAST CHECK",
     ]);
     for b in &r.backends {
         let addr = std::net::SocketAddr::new(b.address, b.port);

@@ -54,7 +54,8 @@ fn main() -> std::process::ExitCode {
 
 /// Prints `value` as JSON (one document).
 pub fn print_json(value: &impl serde::Serialize) -> Result<(), exit::Failure> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| exit::Failure::new(exit::Code::Failed, e))?;
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| exit::Failure::new(exit::Code::Failed, e))?;
     println!("{text}");
     Ok(())
 }

@@ -29,8 +29,16 @@ pub fn run(args: &Args) -> Result<(), Failure> {
 
 pub fn print(services: &[ServiceInfo]) {
     let mut t = table::Table::new(&[
-        "SERVICE", "ALGO", "MODE", ">BACKENDS", ">ACTIVE", ">INACTIVE", ">CONNS", ">PACKETS",
-        ">BYTES", "SORRY",
+        "SERVICE",
+        "ALGO",
+        "MODE",
+        ">BACKENDS",
+        ">ACTIVE",
+        ">INACTIVE",
+        ">CONNS",
+        ">PACKETS",
+        ">BYTES",
+        "SORRY",
     ]);
     for s in services {
         t.row(vec![

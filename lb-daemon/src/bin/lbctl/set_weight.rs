@@ -7,7 +7,12 @@ use lb_daemon::control::protocol::Command;
 
 use crate::{action, exit::Failure};
 
-pub fn run(args: &Args, service: &ServiceArg, backend: SocketAddr, weight: u32) -> Result<(), Failure> {
+pub fn run(
+    args: &Args,
+    service: &ServiceArg,
+    backend: SocketAddr,
+    weight: u32,
+) -> Result<(), Failure> {
     action::run(
         args,
         Command::SetWeight {

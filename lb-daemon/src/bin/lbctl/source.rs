@@ -45,10 +45,9 @@ pub fn read<T: DeserializeOwned>(
 /// Asks lbd (actions: no fallback).
 pub fn ask<T: DeserializeOwned>(args: &Args, command: Command) -> Result<T, Failure> {
     client::request(&args.control_socket, command).map_err(|e| match e {
-        ClientError::NotRunning { .. } => Failure::new(
-            Code::Unreachable,
-            format!("{e}; this needs a running lbd"),
-        ),
+        ClientError::NotRunning { .. } => {
+            Failure::new(Code::Unreachable, format!("{e}; this needs a running lbd"))
+        }
         e => e.into(),
     })
 }

@@ -76,7 +76,13 @@ fn print(now: &StatsResult, previous: Option<&StatsResult>) {
     }
     println!();
     let mut t = table::Table::new(&[
-        "SERVICE", ">PACKETS", ">BYTES", ">CONNS", ">ACTIVE", ">INACTIVE", ">PACKETS/S",
+        "SERVICE",
+        ">PACKETS",
+        ">BYTES",
+        ">CONNS",
+        ">ACTIVE",
+        ">INACTIVE",
+        ">PACKETS/S",
         ">CONNS/S",
     ]);
     for s in &now.services {

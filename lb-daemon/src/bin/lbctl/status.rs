@@ -95,7 +95,12 @@ pub fn run(args: &Args) -> Result<(), Failure> {
                 format!(
                     "refused {}: {}",
                     table::ago(r.at_unix_ms),
-                    r.error.as_deref().unwrap_or("?").lines().next().unwrap_or("")
+                    r.error
+                        .as_deref()
+                        .unwrap_or("?")
+                        .lines()
+                        .next()
+                        .unwrap_or("")
                 )
             },
         ]);

@@ -52,7 +52,13 @@ impl Table {
             }
             let _ = writeln!(out, "{}", l.trim_end());
         };
-        line(&self.headers.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+        line(
+            &self
+                .headers
+                .iter()
+                .map(|h| h.to_string())
+                .collect::<Vec<_>>(),
+        );
         for r in &self.rows {
             line(r);
         }

@@ -16,8 +16,17 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         return Ok(());
     }
     let mut t = table::Table::new(&[
-        "INSTANCE", "INTERFACE", ">VRID", "STATE", ">PRIORITY", "MASTER", "VIPS",
-        "LAST TRANSITION", ">SENT", ">RECEIVED", ">DROPPED",
+        "INSTANCE",
+        "INTERFACE",
+        ">VRID",
+        "STATE",
+        ">PRIORITY",
+        "MASTER",
+        "VIPS",
+        "LAST TRANSITION",
+        ">SENT",
+        ">RECEIVED",
+        ">DROPPED",
     ]);
     for i in &r.instances {
         let state = match &i.error {
@@ -33,7 +42,13 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             table::opt(i.master),
             i.vips.join(","),
             i.last_transition.as_ref().map_or("-".into(), |t| {
-                format!("{}→{} ({}) {}", t.from, t.to, t.reason, table::ago(t.at_unix_ms))
+                format!(
+                    "{}→{} ({}) {}",
+                    t.from,
+                    t.to,
+                    t.reason,
+                    table::ago(t.at_unix_ms)
+                )
             }),
             i.adverts_sent.to_string(),
             i.adverts_received.to_string(),
