@@ -204,8 +204,14 @@ fn ops_lbctl_reads_a_live_lbd_and_set_weight_drain_reload_steer_wrr() {
     let out = lab.lbctl(&["vrrp"]).unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("no VRRP instances"));
 
-    // Human tables.
+    // Human tables (shown with --nocapture).
+    for verb in ["status", "services", "stats", "conns"] {
+        let out = lab.lbctl(&[verb]).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        println!("$ lbctl {verb}\n{}", String::from_utf8_lossy(&out.stdout));
+    }
     let out = lab.lbctl(&["backends"]).unwrap();
+    println!("$ lbctl backends\n{}", String::from_utf8_lossy(&out.stdout));
     let t = String::from_utf8_lossy(&out.stdout);
     assert!(
         t.starts_with("SERVICE") && t.contains("10.77.0.12:80"),

@@ -12,7 +12,11 @@
 //! - SIGHUP: [`Operations::reloading`], then [`Operations::reloaded`] or
 //!   [`Operations::reload_failed`].
 //!
-//! Everything else runs in tasks of its own.
+//! Everything else runs in tasks of its own. Wiring VRRP is one call: an
+//! `impl VrrpStatus for vrrp::StatusBoard` mapping each `InstanceStatus` to
+//! a [`protocol::VrrpInstance`], then `ops.set_vrrp(Arc::new(board))`; a
+//! daemon running without a data plane calls
+//! [`Operations::ready_without_dataplane`] instead of `reconciled`.
 
 pub mod client;
 pub mod hub;
@@ -150,6 +154,14 @@ impl Operations {
         if !self.ready && applied.is_some() {
             self.ready = true;
             notify::ready("services applied");
+        }
+    }
+
+    /// lbd runs without a data plane (nothing to reconcile): READY=1 now.
+    pub fn ready_without_dataplane(&mut self) {
+        if !self.ready {
+            self.ready = true;
+            notify::ready("running without a data plane");
         }
     }
 

@@ -13,7 +13,7 @@ use std::{
 
 use anyhow::{bail, Context};
 use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    io::{AsyncBufReadExt, AsyncReadExt as _, AsyncWriteExt, BufReader},
     net::{UnixListener, UnixStream},
 };
 use tracing::{debug, error, info, warn};
@@ -92,7 +92,9 @@ pub fn bind(path: &Path, gid: u32) -> anyhow::Result<(UnixListener, SocketGuard)
         .with_context(|| format!("binding {}", tmp.display()))?;
     let prepare = || -> io::Result<()> {
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o660))?;
-        std::os::unix::fs::chown(&tmp, Some(0), Some(gid))?;
+        // SAFETY: geteuid cannot fail.
+        let owner = (unsafe { libc::geteuid() } == 0).then_some(0);
+        std::os::unix::fs::chown(&tmp, owner, Some(gid))?;
         std::fs::rename(&tmp, path)
     };
     if let Err(e) = prepare() {
@@ -203,8 +205,6 @@ async fn connection(stream: UnixStream, hub: Arc<Hub>, gid: u32) -> io::Result<(
         write_line(&mut wr, &response).await?;
     }
 }
-
-use tokio::io::AsyncReadExt as _;
 
 async fn write_line(wr: &mut (impl AsyncWriteExt + Unpin), r: &Response) -> io::Result<()> {
     let mut line = serde_json::to_vec(r).map_err(io::Error::other)?;
@@ -491,4 +491,89 @@ pub fn interfaces(attached: Vec<(String, &'static str)>) -> Vec<InterfaceInfo> {
             mode: mode.to_string(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, Write};
+
+    fn ask(path: &Path, line: &str) -> serde_json::Value {
+        let mut s = std::os::unix::net::UnixStream::connect(path).unwrap();
+        s.write_all(line.as_bytes()).unwrap();
+        s.write_all(b"\n").unwrap();
+        let mut answer = String::new();
+        std::io::BufReader::new(&s).read_line(&mut answer).unwrap();
+        serde_json::from_str(&answer).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn requests_are_answered_and_bad_ones_named() {
+        let dir = std::env::temp_dir().join(format!("lb-ctl-{}", std::process::id()));
+        let path = dir.join("lbd.sock");
+        let config = crate::config::parse_str(
+            "virtual_server 10.0.0.1 80 {\n lb_algo wrr\n lb_kind DR\n real_server 10.0.0.11 80 { }\n}\n",
+            Path::new("t.conf"),
+        )
+        .unwrap()
+        .config;
+        let hub = Arc::new(Hub::new("t.conf".into(), &config));
+        // SAFETY: getegid cannot fail.
+        let gid = unsafe { libc::getegid() };
+        let (listener, guard) = bind(&path, gid).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o660);
+        // A second lbd does not take a live socket over.
+        assert!(bind(&path, gid).is_err());
+        let server = tokio::spawn(serve(listener, hub.clone(), gid));
+        let p = path.clone();
+        let answers = tokio::task::spawn_blocking(move || {
+            vec![
+                ask(&p, "hello"),
+                ask(&p, r#"{"version":9,"command":"status"}"#),
+                ask(&p, r#"{"version":1,"command":"frobnicate"}"#),
+                ask(&p, r#"{"version":1,"command":"status"}"#),
+                ask(&p, r#"{"version":1,"command":"services"}"#),
+                ask(
+                    &p,
+                    r#"{"version":1,"command":"drain","service":{"vip":"10.0.0.1:80"},"backend":"10.0.0.11:80"}"#,
+                ),
+                ask(
+                    &p,
+                    r#"{"version":1,"command":"drain","service":{"vip":"10.0.0.1:80"},"backend":"10.0.0.12:80"}"#,
+                ),
+                ask(&p, r#"{"version":1,"command":"vrrp"}"#),
+            ]
+        })
+        .await
+        .unwrap();
+        let code = |i: usize| {
+            answers[i]["error"]["code"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        };
+        assert_eq!(code(0), "bad_request");
+        assert_eq!(code(1), "unsupported_version");
+        assert_eq!(code(2), "bad_request");
+        assert!(answers[2]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("frobnicate"));
+        assert_eq!(answers[3]["result"]["services"], 1, "{}", answers[3]);
+        assert_eq!(answers[3]["result"]["dataplane"], serde_json::Value::Null);
+        assert_eq!(code(4), "unavailable");
+        assert_eq!(
+            answers[5]["result"]["override"]["action"], "drain",
+            "{}",
+            answers[5]
+        );
+        assert_eq!(code(6), "not_found");
+        assert_eq!(answers[7]["result"]["instances"], serde_json::json!([]));
+        assert_eq!(hub.overrides().len(), 1);
+        server.abort();
+        drop(guard);
+        assert!(!path.exists(), "the socket is removed with its guard");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

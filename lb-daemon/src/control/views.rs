@@ -169,8 +169,10 @@ pub fn backends(
                     .map(|b| b.weight)
             });
             let over = extras.and_then(|e| e.overrides.get(&(s.vip, s.proto, addr)));
+            // Without checkers there is no health to show.
             let health = svc_health
                 .and_then(|h| h.backends.iter().find(|b| b.addr == addr))
+                .filter(|b| !b.checkers.is_empty())
                 .map(health_info);
             (configured_weight, over, health)
         };
