@@ -352,7 +352,15 @@ fn ops_lbctl_reads_the_pinned_maps_of_a_stopped_lbd() {
 #[test]
 fn ops_metrics_scrape_moves_with_traffic() {
     let mut lab = DrLab::new().expect("lab");
-    let path = lab.write_config("wrr.conf", WRR).unwrap();
+    // b1 with a TCP_CHECK: health shows in lbctl and the metrics.
+    let config = WRR
+        .replace(
+            " weight 1\n }\nreal_server 10.77.0.12",
+            " weight 1\n TCP_CHECK {\n connect_timeout 1\n }\n }\nreal_server 10.77.0.12",
+        )
+        .replace("protocol TCP\n", "protocol TCP\n delay_loop 1\n warmup 0\n");
+    assert!(config.contains("TCP_CHECK"), "{config}");
+    let path = lab.write_config("wrr.conf", &config).unwrap();
     let extra = [
         "--metrics-addr".to_string(),
         "127.0.0.1:9477".into(),
@@ -391,7 +399,31 @@ fn ops_metrics_scrape_moves_with_traffic() {
         (meta.uid(), meta.gid(), meta.permissions().mode() & 0o777),
         (0, 65534, 0o660)
     );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let health = loop {
+        let b = json(&lab, &["backends"]);
+        let h = backend(&b, "10.77.0.11:80")["health"].clone();
+        assert!(
+            backend(&b, "10.77.0.12:80")["health"].is_null(),
+            "no checker, no health"
+        );
+        if h["last_result"] == "success" {
+            break h;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no check result within 5 s: {b:#}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        (health["state"].as_str(), health["status"].as_str()),
+        (Some("up"), Some("in_pool"))
+    );
+    assert!(u(&health["last_check_unix_ms"]) > 0);
+    assert_eq!(health["checkers"][0]["kind"], "TCP_CHECK");
     let first = scrape();
+    assert_eq!(value(&first, &format!("lb_backend_health_up{b1}")), 1.0);
     assert!(first.contains("lb_build_info{version=\""), "{first}");
     assert!(first.contains("# TYPE lb_vrrp_state gauge"), "{first}");
     assert_eq!(value(&first, &format!("lb_backend_weight{b1}")), 1.0);
