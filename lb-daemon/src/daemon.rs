@@ -6,6 +6,7 @@ use std::{
     collections::HashSet,
     net::IpAddr,
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
@@ -13,7 +14,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::{
-    config,
+    config, control,
     dataplane::{
         select::{self, Hook, Tier},
         xdp::{AttachMode, LoadOptions, XdpDataplane},
@@ -43,6 +44,8 @@ pub struct Options {
     pub conn_table_size: Option<u32>,
     /// Outer source of TUN packets (default: the first interface's address).
     pub tunnel_source: Vec<IpAddr>,
+    /// Control socket, metrics (see `control`).
+    pub control: control::Options,
 }
 
 /// While some backend has no MAC, look again soon; otherwise now and then
@@ -71,7 +74,7 @@ struct State {
     applied: Option<Vec<ServiceSpec>>,
     /// Backends already warned about, so a bad route is logged once.
     warned: HashSet<IpAddr>,
-    checks: health::HealthRuntime,
+    checks: Arc<health::HealthRuntime>,
     /// Interfaces recorded as next-hop egress in the data plane.
     egress: HashSet<u32>,
     /// Every backend had its MAC (or next hop) at the last reconcile.
@@ -82,6 +85,8 @@ struct State {
 
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let config = load_config(&opts.config_file).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let mut ops =
+        control::Operations::start(&opts.control, opts.config_file.clone(), &config).await?;
     // A data plane is needed only to carry virtual servers: a VRRP-only
     // configuration runs without one.
     let mut state = if config.virtual_servers.is_empty() && opts.interfaces.is_empty() {
@@ -90,21 +95,35 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     } else {
         Some(State::start(&opts, &config).await?)
     };
+    match &state {
+        Some(state) => {
+            ops.set_dataplane(state.dataplane.as_ref(), opts.pin_path.clone());
+            ops.set_health(state.checks.clone());
+        }
+        None => ops.ready_without_dataplane(),
+    }
     let mut vrrp = match config.vrrp_instances.is_empty() {
         true => None,
         false => Some(VrrpRuntime::start(&config)?),
     };
+    if let Some(rt) = &vrrp {
+        ops.set_vrrp(control::vrrp_view::VrrpView::new(rt.status(), &config));
+    }
 
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let mut next = Duration::ZERO;
+    // Reconcile at `last + next`: a deadline, so that other arms firing
+    // often (the watchdog) never postpone it.
+    let mut last = tokio::time::Instant::now();
     let mut recount = tokio::time::interval(RECOUNT);
     loop {
         tokio::select! {
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
             _ = sighup.recv() => {
+                ops.reloading();
                 match load_config(&opts.config_file) {
                     Ok(config) => {
                         info!(file = %opts.config_file.display(), "configuration reloaded");
@@ -126,6 +145,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                             error!("{e:#}");
                             error!("VRRP reload refused: the running instances are kept");
                         }
+                        if let Some(rt) = &vrrp {
+                            ops.set_vrrp(control::vrrp_view::VrrpView::new(rt.status(), &config));
+                        }
+                        ops.reloaded(&config);
                     }
                     Err(diags) => {
                         // A bad file never replaces a running configuration.
@@ -133,9 +156,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                             error!("{d}");
                         }
                         error!("reload refused: the running configuration is kept");
+                        ops.reload_failed(diags.to_string());
                     }
                 }
             }
+            _ = ops.watchdog.tick() => ops.watchdog.ping(),
+            // An operator's override (lbctl set-weight, drain, ...).
+            Ok(()) = ops.changes.changed() => { next = Duration::ZERO; }
             _ = recount.tick(), if state.is_some() => {
                 let Some(state) = state.as_mut() else { continue };
                 if let Err(e) = state.dataplane.maintain() {
@@ -146,9 +173,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             Some(()) = async { state.as_mut()?.health.changed().await.ok() } => {
                 next = Duration::ZERO;
             }
-            _ = tokio::time::sleep(next), if state.is_some() => {
+            _ = tokio::time::sleep_until(last + next), if state.is_some() => {
                 let Some(state) = state.as_mut() else { continue };
-                next = match state.reconcile().instrument(info_span!("reconcile")).await {
+                next = match state.reconcile(&ops.overrides()).instrument(info_span!("reconcile")).await {
                     Ok(true) => {
                         if !state.resolved {
                             state.resolved = true;
@@ -159,9 +186,12 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                     Ok(false) => { state.resolved = false; RESOLVE_PENDING }
                     Err(e) => { error!("{e:#}"); RESOLVE_PENDING }
                 };
+                last = tokio::time::Instant::now();
+                ops.reconciled(state.applied.as_deref());
             }
         }
     }
+    ops.stopping();
     // VRRP first: a master hands over (priority 0) and removes its
     // addresses while the data plane still carries traffic.
     if let Some(vrrp) = vrrp {
@@ -281,10 +311,10 @@ impl State {
         dataplane.set_timeouts(timeouts(config))?;
         let caps = dataplane.capabilities();
         info!(dataplane = %dataplane.describe(), "data plane ready");
-        let checks = health::HealthRuntime::start(
+        let checks = Arc::new(health::HealthRuntime::start(
             health::HealthPlan::from_config(config),
             health::RunnerOptions::default(),
-        );
+        ));
         let egress = interfaces.iter().map(|i| i.index).collect();
         Ok(State {
             netlink,
@@ -303,9 +333,10 @@ impl State {
 
     /// Resolves backend MACs and applies the result if it changed. Returns
     /// whether every backend has a MAC.
-    async fn reconcile(&mut self) -> anyhow::Result<bool> {
+    async fn reconcile(&mut self, overrides: &control::Overrides) -> anyhow::Result<bool> {
         let mut specs = self.wanted.clone();
         health::apply(&mut specs, &self.health.borrow_and_update());
+        overrides.apply(&mut specs, &self.wanted);
         let mut complete = true;
         // The BPF tiers need backend MACs (DR) and next hops (NAT, TUN);
         // IPVS leaves both to the kernel.

@@ -332,13 +332,46 @@ impl DrLab {
 
     /// Starts `lbd` and waits until `ready` backends have a MAC.
     pub fn start_lbd_ready(&mut self, config: &Path, xdp_mode: &str, ready: usize) -> Result<()> {
-        self.start_lbd_with(config, &["--xdp-mode", xdp_mode], ready)
+        self.start_lbd_full(config, xdp_mode, ready, &[], &[])
+    }
+
+    /// lbd's control socket in this lab (lbd always gets its own, so labs
+    /// running side by side never share the default one).
+    pub fn control_socket(&self) -> PathBuf {
+        self.dir.path().join("lbd.sock")
     }
 
     /// Starts `lbd` on eth0 with extra arguments and waits until `ready`
-    /// backends of a service have a MAC. Each start logs to a file of its
-    /// own (`lbd.log`, `lbd-2.log`, ...); `lbd_log` reads the latest.
+    /// backends of a service have a MAC.
     pub fn start_lbd_with(&mut self, config: &Path, args: &[&str], ready: usize) -> Result<()> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        self.start_lbd_env(config, ready, &args, &[])
+    }
+
+    /// Starts `lbd` in an XDP mode with extra arguments and environment.
+    pub fn start_lbd_full(
+        &mut self,
+        config: &Path,
+        xdp_mode: &str,
+        ready: usize,
+        extra_args: &[String],
+        env: &[(&str, String)],
+    ) -> Result<()> {
+        let mut args = vec!["--xdp-mode".to_string(), xdp_mode.to_string()];
+        args.extend_from_slice(extra_args);
+        self.start_lbd_env(config, ready, &args, env)
+    }
+
+    /// Starts `lbd` on eth0 and waits until `ready` backends of a service
+    /// have a MAC. Each start logs to a file of its own (`lbd.log`,
+    /// `lbd-2.log`, ...); `lbd_log` reads the latest.
+    fn start_lbd_env(
+        &mut self,
+        config: &Path,
+        ready: usize,
+        args: &[String],
+        env: &[(&str, String)],
+    ) -> Result<()> {
         self.lbd_starts += 1;
         let log = self.lbd_log_path();
         let child = self
@@ -348,7 +381,10 @@ impl DrLab {
             .arg("-f")
             .arg(config)
             .args(["--interface", "eth0"])
+            .arg("--control-socket")
+            .arg(self.control_socket())
             .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
@@ -372,6 +408,29 @@ impl DrLab {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Runs `lbctl ARGS...` on the host against this lab's lbd (its exit
+    /// status is the caller's to check).
+    pub fn lbctl(&self, args: &[&str]) -> Result<std::process::Output> {
+        std::process::Command::new(crate::bin("lbctl"))
+            .arg("--control-socket")
+            .arg(self.control_socket())
+            .args(args)
+            .output()
+            .context("running lbctl")
+    }
+
+    /// Sends `signal` to lbd.
+    pub fn signal_lbd(&self, signal: i32) -> Result<()> {
+        let (_, child) = self
+            .children
+            .iter()
+            .find(|(n, _)| n == "lbd")
+            .context("lbd not running")?;
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        Ok(())
     }
 
     fn lbd_log_path(&self) -> PathBuf {

@@ -66,7 +66,7 @@ fn lbctl_config_check_is_the_same_check() {
 }
 
 /// A tier that cannot work is a clear error at start-up (this host's
-/// kernel has no IPVS; the TC tier does not exist yet).
+/// kernel has no IPVS; TC without an interface cannot attach).
 #[test]
 fn lbd_refuses_a_data_plane_tier_that_cannot_work() {
     let path = write(
@@ -93,4 +93,54 @@ fn lbd_refuses_a_data_plane_tier_that_cannot_work() {
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(err.contains(needle), "{tier}: {err}");
     }
+}
+
+#[test]
+fn dist_example_config_is_valid_and_the_unit_notifies_restarts_and_keeps_forwarding() {
+    let root = lb_tests::repo_root();
+    let out = Command::new(lb_tests::bin("lbd"))
+        .arg("-t")
+        .arg("-f")
+        .arg(root.join("dist/lb/keepalived.conf"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let unit = std::fs::read_to_string(root.join("dist/systemd/lbd.service")).unwrap();
+    for line in [
+        "Type=notify",
+        "WatchdogSec=",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "Restart=on-failure",
+        "--on-exit keep",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/sys/fs/bpf /run/lb",
+        "NoNewPrivileges=yes",
+    ] {
+        assert!(unit.contains(line), "lbd.service lacks {line}");
+    }
+}
+
+#[test]
+fn lbctl_without_lbd_or_pins_exits_3_and_says_why() {
+    let out = Command::new(lb_tests::bin("lbctl"))
+        .args([
+            "--control-socket",
+            "/nonexistent/lbd.sock",
+            "--pin-path",
+            "/nonexistent",
+            "services",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not running") && err.contains("/nonexistent"),
+        "{err}"
+    );
 }

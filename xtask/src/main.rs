@@ -3,6 +3,7 @@
 
 mod bench_failover;
 mod build;
+mod man;
 mod setup;
 mod test;
 mod vm;
@@ -42,6 +43,13 @@ enum Command {
     VmTest {
         /// Only the checks whose name contains this.
         filter: Option<String>,
+    },
+    /// Man pages (lbd.8, lbctl.8 and one per lbctl verb) and bash, zsh and
+    /// fish completions, from the command-line definitions.
+    Man {
+        /// Where to write them (man/ and completions/ below it).
+        #[arg(long, value_name = "DIR", default_value = "target/dist")]
+        out: PathBuf,
     },
     /// Every test: host unit tests, BPF test-run tests, namespace tests, and
     /// the IPVS VM checks.
@@ -102,6 +110,18 @@ fn main() -> Result<()> {
                     Ok(())
                 }
             }
+        }
+        Command::Man { out } => {
+            let out = if out.is_absolute() {
+                out
+            } else {
+                root().join(out)
+            };
+            let written = man::generate(&out)?;
+            for p in written {
+                println!("{}", p.display());
+            }
+            Ok(())
         }
         Command::Test { cargo_args } => {
             setup::ensure()?;

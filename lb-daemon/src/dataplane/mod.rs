@@ -9,6 +9,7 @@ pub mod model;
 pub mod regions;
 pub mod schedule;
 pub mod select;
+pub mod view;
 pub mod xdp;
 
 use std::net::{IpAddr, SocketAddr};
@@ -396,6 +397,18 @@ pub trait Dataplane: Send {
     /// lbd; otherwise what this lbd installed is removed.
     fn shutdown(&mut self, keep: bool) {
         let _ = keep;
+    }
+    /// Short name of the tier: `xdp`, `tc`, `ipvs`.
+    fn tier(&self) -> &'static str {
+        "xdp"
+    }
+    /// The BPF tiers: read-only handles on the maps (for lbctl and metrics).
+    fn map_view(&self) -> Option<Result<view::MapView, DataplaneError>> {
+        None
+    }
+    /// Interfaces the program is attached to, with their mode.
+    fn attached(&self) -> Vec<(String, &'static str)> {
+        Vec::new()
     }
     /// An interface packets may leave by (the BPF tiers send NAT and TUN
     /// packets to resolved next hops themselves and need its MAC and MTU).

@@ -456,6 +456,37 @@ impl XdpDataplane {
         Ok(prog)
     }
 
+    /// A read-only view of the maps with handles of its own, for readers
+    /// outside the main loop (control API, metrics).
+    pub fn view(&self) -> Result<super::view::MapView, DataplaneError> {
+        use aya::maps::IterableMap;
+        use std::os::fd::AsFd;
+        let m = &self.maps;
+        super::view::MapView::from_fds(|name| {
+            let data: &MapData = match name {
+                names::SERVICES => m.services.map(),
+                names::BACKENDS => IterableMap::<u32, Backend>::map(&m.backends),
+                names::BACKEND_CONNS => IterableMap::<u32, ConnCounts>::map(&m.backend_conns),
+                names::CONNS => m.conns.map(),
+                names::SETTINGS => IterableMap::<u32, Settings>::map(&m.settings),
+                names::GLOBAL_STATS => m.global_stats.map(),
+                names::SERVICE_STATS => m.service_stats.map(),
+                names::BACKEND_STATS => m.backend_stats.map(),
+                _ => return None,
+            };
+            Some(data.fd().as_fd())
+        })
+    }
+
+    /// Interfaces the program is attached to, with their mode (`native`,
+    /// `skb`, or `pinned` for a link taken over from a previous lbd).
+    pub fn attached(&self) -> Vec<(String, &'static str)> {
+        self.attachments
+            .iter()
+            .map(|a| (a.iface.name.clone(), a.mode))
+            .collect()
+    }
+
     /// Program handle, for tests that drive it with BPF_PROG_TEST_RUN.
     pub fn program(&mut self) -> Result<&mut Xdp, DataplaneError> {
         program_mut(&mut self.ebpf)
@@ -1035,6 +1066,22 @@ impl Dataplane for XdpDataplane {
 
     fn record_interface(&mut self, iface: &Interface) -> Result<(), DataplaneError> {
         self.set_interface(iface)
+    }
+
+    fn tier(&self) -> &'static str {
+        if self.attachments.iter().all(|a| a.mode == "tc") && !self.attachments.is_empty() {
+            "tc"
+        } else {
+            "xdp"
+        }
+    }
+
+    fn map_view(&self) -> Option<Result<super::view::MapView, DataplaneError>> {
+        Some(self.view())
+    }
+
+    fn attached(&self) -> Vec<(String, &'static str)> {
+        XdpDataplane::attached(self)
     }
 
     fn shutdown(&mut self, keep: bool) {

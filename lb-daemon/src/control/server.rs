@@ -1,0 +1,579 @@
+//! The control socket: a Unix stream socket owned by root and the control
+//! group, mode 0660, and a peer-credential check on every connection (root,
+//! lbd's own user, or a member of the control group).
+
+use std::{
+    ffi::CString,
+    io,
+    os::unix::fs::{MetadataExt, PermissionsExt},
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::{bail, Context};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt as _, AsyncWriteExt, BufReader},
+    net::{UnixListener, UnixStream},
+};
+use tracing::{debug, error, info, warn};
+
+use super::hub::Hub;
+use super::protocol::{
+    service_name, ActionResult, BackendsResult, Command, ConnsResult, ErrorCode, InterfaceInfo,
+    OverrideInfo, ReloadInfo, ReloadResult, Request, Response, ServiceRef, ServicesResult, Source,
+    StatsResult, StatusResult, VrrpResult, MAX_LINE, VERSION,
+};
+use super::views;
+
+/// The socket file; removed on drop if it is still ours.
+pub struct SocketGuard {
+    path: PathBuf,
+    ino: u64,
+}
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.ino() == self.ino) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A group by name or number.
+pub fn group_id(group: &str) -> anyhow::Result<u32> {
+    if let Ok(n) = group.parse::<u32>() {
+        return Ok(n);
+    }
+    let name = CString::new(group).context("group name")?;
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: plain getgrnam_r with buffers we own.
+    unsafe {
+        let mut grp: libc::group = std::mem::zeroed();
+        let mut out: *mut libc::group = std::ptr::null_mut();
+        let rc = libc::getgrnam_r(
+            name.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut out,
+        );
+        if rc != 0 || out.is_null() {
+            bail!("--control-group: no group `{group}`");
+        }
+        Ok(grp.gr_gid)
+    }
+}
+
+/// Binds the control socket at `path`: root and `gid` may use it (0660).
+/// A socket another lbd still answers on is left alone (an error); a stale
+/// one is replaced.
+pub fn bind(path: &Path, gid: u32) -> anyhow::Result<(UnixListener, SocketGuard)> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() && !dir.exists() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+        }
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!(
+                "{}: another lbd is serving this control socket",
+                path.display()
+            );
+        }
+        std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
+    }
+    // Bound under a temporary name and renamed once its owner and mode are
+    // right, so nobody else ever reaches it.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let listener = std::os::unix::net::UnixListener::bind(&tmp)
+        .with_context(|| format!("binding {}", tmp.display()))?;
+    let prepare = || -> io::Result<()> {
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o660))?;
+        // SAFETY: geteuid cannot fail.
+        let owner = (unsafe { libc::geteuid() } == 0).then_some(0);
+        std::os::unix::fs::chown(&tmp, owner, Some(gid))?;
+        std::fs::rename(&tmp, path)
+    };
+    if let Err(e) = prepare() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("setting up {}", path.display()));
+    }
+    let ino = std::fs::symlink_metadata(path)?.ino();
+    listener.set_nonblocking(true)?;
+    let listener = UnixListener::from_std(listener)?;
+    Ok((
+        listener,
+        SocketGuard {
+            path: path.to_path_buf(),
+            ino,
+        },
+    ))
+}
+
+/// Who is on the other end.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub uid: u32,
+    pub gid: u32,
+    pub pid: Option<i32>,
+}
+
+/// Root, lbd's own user, or a member of the control group.
+fn allowed(peer: &Peer, gid: u32) -> bool {
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if peer.uid == 0 || peer.uid == me || peer.gid == gid {
+        return true;
+    }
+    // Supplementary groups, from the peer's /proc entry.
+    let Some(pid) = peer.pid else { return false };
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Groups:"))
+        .is_some_and(|g| g.split_whitespace().any(|x| x.parse() == Ok(gid)))
+}
+
+pub async fn serve(listener: UnixListener, hub: Arc<Hub>, gid: u32) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let hub = hub.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = connection(stream, hub, gid).await {
+                        debug!("control connection: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                warn!("control socket accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn connection(stream: UnixStream, hub: Arc<Hub>, gid: u32) -> io::Result<()> {
+    let cred = stream.peer_cred()?;
+    let peer = Peer {
+        uid: cred.uid(),
+        gid: cred.gid(),
+        pid: cred.pid(),
+    };
+    let (rd, mut wr) = stream.into_split();
+    if !allowed(&peer, gid) {
+        warn!(
+            peer_uid = peer.uid,
+            peer_pid = peer.pid,
+            "control: connection refused (not root, lbd's user or the control group)"
+        );
+        let r = Response::error(
+            ErrorCode::PermissionDenied,
+            "permission denied: only root and the control group may use lbd's control socket",
+        );
+        return write_line(&mut wr, &r).await;
+    }
+    let mut lines = BufReader::new(rd.take(16 * 1024 * 1024)).lines();
+    loop {
+        let line = match tokio::time::timeout(Duration::from_secs(300), lines.next_line()).await {
+            Ok(Ok(Some(l))) => l,
+            Ok(Ok(None)) | Err(_) => return Ok(()),
+            Ok(Err(e)) => return Err(e),
+        };
+        let response = if line.len() > MAX_LINE {
+            Response::error(ErrorCode::BadRequest, "request line too long")
+        } else {
+            match serde_json::from_str::<serde_json::Value>(&line) {
+                Err(e) => Response::error(ErrorCode::BadRequest, format!("not JSON: {e}")),
+                Ok(v) if v.get("version").and_then(|v| v.as_u64()) != Some(u64::from(VERSION)) => {
+                    Response::error(
+                        ErrorCode::UnsupportedVersion,
+                        format!("this lbd speaks control protocol version {VERSION}"),
+                    )
+                }
+                Ok(v) => match serde_json::from_value::<Request>(v) {
+                    Err(e) => Response::error(ErrorCode::BadRequest, e.to_string()),
+                    Ok(req) => handle(&hub, req.command, &peer).await,
+                },
+            }
+        };
+        write_line(&mut wr, &response).await?;
+    }
+}
+
+async fn write_line(wr: &mut (impl AsyncWriteExt + Unpin), r: &Response) -> io::Result<()> {
+    let mut line = serde_json::to_vec(r).map_err(io::Error::other)?;
+    line.push(b'\n');
+    wr.write_all(&line).await?;
+    wr.flush().await
+}
+
+fn failure((code, message): (ErrorCode, String)) -> Response {
+    Response::error(code, message)
+}
+
+/// Answers one request.
+pub async fn handle(hub: &Hub, command: Command, peer: &Peer) -> Response {
+    if command.is_action() {
+        info!(peer_uid = peer.uid, peer_pid = peer.pid, request = ?command, "control: action requested");
+    }
+    match command {
+        Command::Status => Response::ok(status(hub)),
+        Command::Services => match stats(hub) {
+            Ok(s) => Response::ok(ServicesResult {
+                source: Source::Daemon,
+                services: views::services(&s),
+            }),
+            Err(e) => failure(e),
+        },
+        Command::Backends { service } => {
+            let s = match stats(hub) {
+                Ok(s) => s,
+                Err(e) => return failure(e),
+            };
+            let only = match service {
+                Some(r) => match views::resolve(s.services.iter().map(|x| (x.vip, x.proto)), &r) {
+                    Ok(k) => Some(k),
+                    Err(e) => return failure(e),
+                },
+                None => None,
+            };
+            let health = hub.health_snapshot().await;
+            let overrides = hub.overrides();
+            let state = hub.state();
+            let extras = views::Extras {
+                configured: &state.configured,
+                overrides: &overrides,
+                health: health.as_ref(),
+            };
+            Response::ok(BackendsResult {
+                source: Source::Daemon,
+                backends: views::backends(&s, only, Some(&extras)),
+            })
+        }
+        Command::Vrrp => Response::ok(VrrpResult {
+            instances: hub.vrrp_instances(),
+        }),
+        Command::Stats => match stats(hub) {
+            Ok(s) => Response::ok(StatsResult {
+                source: Source::Daemon,
+                at_unix_ms: super::protocol::unix_ms(std::time::SystemTime::now()),
+                global: views::global(&s),
+                services: views::services(&s),
+            }),
+            Err(e) => failure(e),
+        },
+        Command::Conns { limit } => {
+            let Some(dp) = hub.dataplane() else {
+                return failure(no_dataplane());
+            };
+            match dp.view.connections(limit.saturating_add(1)) {
+                Ok(mut c) => {
+                    let truncated = c.len() > limit;
+                    c.truncate(limit);
+                    Response::ok(ConnsResult {
+                        source: Source::Daemon,
+                        connections: views::conns(c),
+                        truncated,
+                    })
+                }
+                Err(e) => Response::error(ErrorCode::Internal, e.to_string()),
+            }
+        }
+        Command::SetWeight {
+            service,
+            backend,
+            weight,
+        } => action(
+            hub,
+            peer,
+            service,
+            backend,
+            Some(OverrideInfo::SetWeight { weight }),
+        ),
+        Command::Drain { service, backend } => {
+            action(hub, peer, service, backend, Some(OverrideInfo::Drain))
+        }
+        Command::Disable { service, backend } => {
+            action(hub, peer, service, backend, Some(OverrideInfo::Disable))
+        }
+        Command::Enable { service, backend } => action(hub, peer, service, backend, None),
+        Command::Reload => reload(hub, peer).await,
+    }
+}
+
+fn no_dataplane() -> (ErrorCode, String) {
+    (
+        ErrorCode::Unavailable,
+        "lbd runs without a data plane (no virtual_server)".into(),
+    )
+}
+
+fn stats(hub: &Hub) -> Result<crate::dataplane::Stats, (ErrorCode, String)> {
+    let dp = hub.dataplane().ok_or_else(no_dataplane)?;
+    dp.view
+        .stats()
+        .map_err(|e| (ErrorCode::Internal, e.to_string()))
+}
+
+fn status(hub: &Hub) -> StatusResult {
+    let dp = hub.dataplane();
+    let counted = dp.as_ref().and_then(|d| d.view.stats().ok());
+    let state = hub.state();
+    let (services, backends) = match &counted {
+        Some(s) => (
+            s.services.len(),
+            s.services
+                .iter()
+                .map(|x| x.backends.iter().filter(|b| !b.sorry).count())
+                .sum(),
+        ),
+        None => (
+            state.configured.len(),
+            state.configured.iter().map(|s| s.backends.len()).sum(),
+        ),
+    };
+    let vrrp = hub.vrrp_instances().len().max(state.vrrp_configured);
+    let now = std::time::SystemTime::now();
+    StatusResult {
+        source: Source::Daemon,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        pid: Some(std::process::id()),
+        started_unix_ms: Some(super::protocol::unix_ms(hub.started)),
+        uptime_secs: Some(
+            now.duration_since(hub.started)
+                .unwrap_or_default()
+                .as_secs(),
+        ),
+        dataplane: dp.as_ref().map(|d| d.kind.clone()),
+        interfaces: dp
+            .as_ref()
+            .map(|d| d.interfaces.clone())
+            .unwrap_or_default(),
+        pin_path: dp
+            .as_ref()
+            .and_then(|d| d.pin_path.as_ref())
+            .map(|p| p.display().to_string()),
+        config_file: Some(hub.config_file.display().to_string()),
+        config_loaded_unix_ms: state.config_loaded.map(super::protocol::unix_ms),
+        last_reload: state.last_reload.clone(),
+        services,
+        backends,
+        vrrp_instances: vrrp,
+        overrides: hub.overrides().len(),
+    }
+}
+
+fn action(
+    hub: &Hub,
+    peer: &Peer,
+    service: ServiceRef,
+    backend: std::net::SocketAddr,
+    value: Option<OverrideInfo>,
+) -> Response {
+    let state = hub.state();
+    let (vip, proto) =
+        match views::resolve(state.configured.iter().map(|s| (s.vip, s.proto)), &service) {
+            Ok(k) => k,
+            Err(e) => return failure(e),
+        };
+    let spec = state
+        .configured
+        .iter()
+        .find(|s| s.vip == vip && s.proto == proto)
+        .expect("resolved above");
+    let name = service_name(vip, views::proto_name(proto));
+    if !spec
+        .backends
+        .iter()
+        .chain(spec.sorry.iter())
+        .any(|b| b.addr == backend)
+    {
+        return Response::error(
+            ErrorCode::NotFound,
+            format!("{name} has no backend {backend}"),
+        );
+    }
+    drop(state);
+    hub.change_overrides(|o| o.set((vip, proto, backend), value));
+    let message = match value {
+        Some(OverrideInfo::SetWeight { weight }) => format!(
+            "{backend} of {name}: weight {weight} (an override of the configuration and the \
+             health checks' weight until the next reload; a failing backend still gets nothing)"
+        ),
+        Some(OverrideInfo::Drain) => format!(
+            "{backend} of {name}: draining, no new connections; established ones finish \
+             (until enable or the next reload)"
+        ),
+        Some(OverrideInfo::Disable) => format!(
+            "{backend} of {name}: disabled, out of the service; its connections are scheduled \
+             anew (until enable or the next reload)"
+        ),
+        None => {
+            format!("{backend} of {name}: override removed, configuration and health checks decide")
+        }
+    };
+    info!(
+        peer_uid = peer.uid,
+        peer_pid = peer.pid,
+        "control: {message}"
+    );
+    Response::ok(ActionResult {
+        service: name,
+        backend,
+        override_: value,
+        message,
+    })
+}
+
+async fn reload(hub: &Hub, peer: &Peer) -> Response {
+    let file = hub.config_file.clone();
+    // Checked here first, so the caller hears why a bad file is refused.
+    if let Err(diags) = crate::config::load(&file) {
+        let text = diags.to_string();
+        error!(
+            peer_uid = peer.uid,
+            peer_pid = peer.pid,
+            "control: reload refused: {text}"
+        );
+        return Response::error(
+            ErrorCode::ReloadFailed,
+            format!("{text}\nreload refused: the running configuration is kept"),
+        );
+    }
+    let mut reloads = hub.reloads.subscribe();
+    reloads.borrow_and_update();
+    // The main loop reloads on SIGHUP; the same path for both.
+    // SAFETY: signalling ourselves.
+    unsafe { libc::kill(libc::getpid(), libc::SIGHUP) };
+    if tokio::time::timeout(Duration::from_secs(10), reloads.changed())
+        .await
+        .is_err()
+    {
+        return Response::error(ErrorCode::Internal, "lbd did not reload within 10 s");
+    }
+    let last = hub.state().last_reload.clone();
+    match last {
+        Some(ReloadInfo {
+            ok: true,
+            at_unix_ms,
+            overrides_cleared,
+            ..
+        }) => Response::ok(ReloadResult {
+            config_file: file.display().to_string(),
+            loaded_unix_ms: at_unix_ms,
+            overrides_cleared,
+            message: format!(
+                "configuration {} reloaded ({overrides_cleared} operator override{} cleared)",
+                file.display(),
+                if overrides_cleared == 1 { "" } else { "s" }
+            ),
+        }),
+        Some(ReloadInfo { error, .. }) => Response::error(
+            ErrorCode::ReloadFailed,
+            error.unwrap_or_else(|| "reload refused".into()),
+        ),
+        None => Response::error(ErrorCode::Internal, "no reload recorded"),
+    }
+}
+
+/// Interfaces of the data plane, for `status`.
+pub fn interfaces(attached: Vec<(String, &'static str)>) -> Vec<InterfaceInfo> {
+    attached
+        .into_iter()
+        .map(|(name, mode)| InterfaceInfo {
+            name,
+            mode: mode.to_string(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, Write};
+
+    fn ask(path: &Path, line: &str) -> serde_json::Value {
+        let mut s = std::os::unix::net::UnixStream::connect(path).unwrap();
+        s.write_all(line.as_bytes()).unwrap();
+        s.write_all(b"\n").unwrap();
+        let mut answer = String::new();
+        std::io::BufReader::new(&s).read_line(&mut answer).unwrap();
+        serde_json::from_str(&answer).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn requests_are_answered_and_bad_ones_named() {
+        let dir = std::env::temp_dir().join(format!("lb-ctl-{}", std::process::id()));
+        let path = dir.join("lbd.sock");
+        let config = crate::config::parse_str(
+            "virtual_server 10.0.0.1 80 {\n lb_algo wrr\n lb_kind DR\n real_server 10.0.0.11 80 { }\n}\n",
+            Path::new("t.conf"),
+        )
+        .unwrap()
+        .config;
+        let hub = Arc::new(Hub::new("t.conf".into(), &config));
+        // SAFETY: getegid cannot fail.
+        let gid = unsafe { libc::getegid() };
+        let (listener, guard) = bind(&path, gid).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o660);
+        // A second lbd does not take a live socket over.
+        assert!(bind(&path, gid).is_err());
+        let server = tokio::spawn(serve(listener, hub.clone(), gid));
+        let p = path.clone();
+        let answers = tokio::task::spawn_blocking(move || {
+            vec![
+                ask(&p, "hello"),
+                ask(&p, r#"{"version":9,"command":"status"}"#),
+                ask(&p, r#"{"version":1,"command":"frobnicate"}"#),
+                ask(&p, r#"{"version":1,"command":"status"}"#),
+                ask(&p, r#"{"version":1,"command":"services"}"#),
+                ask(
+                    &p,
+                    r#"{"version":1,"command":"drain","service":{"vip":"10.0.0.1:80"},"backend":"10.0.0.11:80"}"#,
+                ),
+                ask(
+                    &p,
+                    r#"{"version":1,"command":"drain","service":{"vip":"10.0.0.1:80"},"backend":"10.0.0.12:80"}"#,
+                ),
+                ask(&p, r#"{"version":1,"command":"vrrp"}"#),
+            ]
+        })
+        .await
+        .unwrap();
+        let code = |i: usize| {
+            answers[i]["error"]["code"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        };
+        assert_eq!(code(0), "bad_request");
+        assert_eq!(code(1), "unsupported_version");
+        assert_eq!(code(2), "bad_request");
+        assert!(answers[2]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("frobnicate"));
+        assert_eq!(answers[3]["result"]["services"], 1, "{}", answers[3]);
+        assert_eq!(answers[3]["result"]["dataplane"], serde_json::Value::Null);
+        assert_eq!(code(4), "unavailable");
+        assert_eq!(
+            answers[5]["result"]["override"]["action"], "drain",
+            "{}",
+            answers[5]
+        );
+        assert_eq!(code(6), "not_found");
+        assert_eq!(answers[7]["result"]["instances"], serde_json::json!([]));
+        assert_eq!(hub.overrides().len(), 1);
+        server.abort();
+        drop(guard);
+        assert!(!path.exists(), "the socket is removed with its guard");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
