@@ -109,6 +109,9 @@ pub enum Command {
 pub enum ConfigCommand {
     /// Check a keepalived.conf file: exit 0 when valid, 1 when not.
     Check { file: PathBuf },
+    /// Print the normalised model of a keepalived.conf file (every default
+    /// filled in, includes resolved) as JSON: exit 0, or 1 with its errors.
+    Dump { file: PathBuf },
 }
 
 /// Transport protocol named on the command line.

@@ -144,3 +144,39 @@ fn lbctl_without_lbd_or_pins_exits_3_and_says_why() {
         "{err}"
     );
 }
+
+#[test]
+fn lbctl_config_dump_prints_the_normalised_model_with_defaults() {
+    let path = write(
+        "dump.conf",
+        "virtual_server 10.0.0.1 80 {\n    lb_kind DR\n    real_server 10.0.0.11 80 {\n    }\n}\n",
+    );
+    let out = Command::new(lb_tests::bin("lbctl"))
+        .args(["config", "dump"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let vs = &v["virtual_servers"][0];
+    // keepalived's defaults, filled in.
+    assert_eq!(vs["lb_algo"], "wlc");
+    assert_eq!(vs["delay_loop"], "60s");
+    assert_eq!(vs["real_servers"][0]["weight"], 1);
+    let bad = write(
+        "dump-bad.conf",
+        "virtual_server 10.0.0.1 80 {\n    lb_algo foo\n}\n",
+    );
+    let out = Command::new(lb_tests::bin("lbctl"))
+        .args(["config", "dump"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(":2:13: error:"));
+}

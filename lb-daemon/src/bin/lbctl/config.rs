@@ -1,4 +1,4 @@
-//! `lbctl config check FILE`.
+//! `lbctl config check FILE` and `lbctl config dump FILE`.
 
 use lb_cli::lbctl::ConfigCommand;
 
@@ -13,5 +13,18 @@ pub fn run(c: &ConfigCommand) -> Result<(), Failure> {
                 _ => Err(Failure::new(Code::Failed, "")),
             }
         }
+        ConfigCommand::Dump { file } => match lb_daemon::config::load(file) {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    eprintln!("{w}");
+                }
+                print!("{}", lb_daemon::config::dump_json(&loaded.config));
+                Ok(())
+            }
+            Err(diags) => {
+                eprint!("{diags}");
+                Err(Failure::new(Code::Failed, ""))
+            }
+        },
     }
 }
