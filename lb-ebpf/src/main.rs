@@ -36,7 +36,9 @@ use lb_common::{
 use headers::{
     EthHdr, Ipv4Hdr, Ipv6Hdr, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_IPIP, IPPROTO_IPV6, TCP_SYN,
 };
-use maps::{count, count_flow, BACKENDS, CONNS, NAT_REV, PERSIST, SERVICES, SETTINGS, VIP_FILTER};
+use maps::{
+    count, count_flow, BACKENDS, CONNS, IFACES, NAT_REV, PERSIST, SERVICES, SETTINGS, VIP_FILTER,
+};
 use parse::{ptr_at, Pkt};
 
 #[xdp]
@@ -90,6 +92,9 @@ fn process<C: Net>(ctx: &C, len: u64) -> Result<u32, ()> {
         _pad: [0; 2],
     };
     if pkt.icmp {
+        if !for_us(ctx) {
+            return Ok(xdp_action::XDP_PASS);
+        }
         return icmp_error(ctx, &pkt, &key, len);
     }
     let slot = lb_common::vip_filter_index(&pkt.dst, pkt.dport);
@@ -97,6 +102,12 @@ fn process<C: Net>(ctx: &C, len: u64) -> Result<u32, ()> {
         if settings.nat_enabled != 0 {
             return nat_reply(ctx, &pkt, &key, len);
         }
+        return Ok(xdp_action::XDP_PASS);
+    }
+    // Only frames addressed to this interface: a switch flooding a frame
+    // meant for another balancer (a VRRP master) must not make this one
+    // forward it too. (The FIB-less DR path needs the MAC anyway.)
+    if !for_us(ctx) {
         return Ok(xdp_action::XDP_PASS);
     }
     let now = conn::now_ticks();
@@ -123,6 +134,19 @@ fn process<C: Net>(ctx: &C, len: u64) -> Result<u32, ()> {
         count(stat::CONN_MISS, len);
     }
     new_flow(ctx, &pkt, &key, family, now, len)
+}
+
+/// Whether the frame is addressed to the interface it arrived on.
+#[inline(always)]
+fn for_us<C: Net>(ctx: &C) -> bool {
+    let Some(iface) = IFACES.get(ctx.ifindex()) else {
+        return false;
+    };
+    let Ok(eth) = ptr_at::<EthHdr, C>(ctx, 0) else {
+        return false;
+    };
+    // SAFETY: bounds checked by ptr_at.
+    iface.present != 0 && unsafe { (*eth).dst } == iface.mac
 }
 
 #[inline(always)]

@@ -4,6 +4,7 @@
 //! Everything here needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_BPF).
 
 pub mod capture;
+pub mod demo_lab;
 pub mod fibnet;
 pub mod frames;
 pub mod lab;

@@ -180,6 +180,11 @@ fn traffic_that_is_not_for_a_vip_passes_untouched() {
     assert_passes_untouched(&mut dp, &f, "UDP to the TCP service's port");
     let arp = frames::ethernet([0xff; 6], CLIENT_MAC, ETH_P_ARP, &[0u8; 28]);
     assert_passes_untouched(&mut dp, &arp, "ARP");
+    // For a VIP, but addressed to another machine's MAC (a switch flooding
+    // a frame meant for the VRRP master): not forwarded here.
+    let mut flooded = syn(40001);
+    flooded[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x99]);
+    assert_passes_untouched(&mut dp, &flooded, "VIP frame for another MAC");
     let mut v6 = vec![0x60, 0, 0, 0, 0, 20, 6, 64];
     v6.extend_from_slice(&[0u8; 32]);
     v6.extend_from_slice(&[0u8; 20]);

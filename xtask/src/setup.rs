@@ -17,7 +17,10 @@ const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 const PACKAGES: &[(&str, &str)] = &[
     // A file of llvm-22-dev itself: llvm-config belongs to llvm-22, which
     // can be installed without the headers and libraries bpf-linker needs.
-    ("llvm-22-dev", "/usr/lib/llvm-22/include/llvm/Config/llvm-config.h"),
+    (
+        "llvm-22-dev",
+        "/usr/lib/llvm-22/include/llvm/Config/llvm-config.h",
+    ),
     ("iproute2", "/usr/sbin/ip"),
     ("ethtool", "/usr/sbin/ethtool"),
     ("curl", "/usr/bin/curl"),
