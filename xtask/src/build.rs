@@ -26,7 +26,7 @@ pub fn cargo_bin(name: &str) -> PathBuf {
 }
 
 /// PATH with cargo's bin directory in front.
-fn path_with_cargo_bin() -> OsString {
+pub fn path_with_cargo_bin() -> OsString {
     let bin = cargo_bin("cargo");
     let dir = bin.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut parts = vec![dir];

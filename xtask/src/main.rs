@@ -3,6 +3,7 @@
 
 mod bench_failover;
 mod build;
+mod fuzz;
 mod man;
 mod setup;
 mod test;
@@ -43,6 +44,13 @@ enum Command {
     VmTest {
         /// Only the checks whose name contains this.
         filter: Option<String>,
+    },
+    /// The fuzz targets (config parser, VRRP decoder), each for a bounded
+    /// time (`cargo xtask test` runs them too when CI=true or
+    /// LB_FUZZ_SECONDS is set).
+    Fuzz {
+        #[arg(long, default_value = "30")]
+        seconds: u32,
     },
     /// Man pages (lbd.8, lbctl.8 and one per lbctl verb) and bash, zsh and
     /// fish completions, from the command-line definitions.
@@ -110,6 +118,14 @@ fn main() -> Result<()> {
                     Ok(())
                 }
             }
+        }
+        Command::Fuzz { seconds } => {
+            setup::ensure()?;
+            let (_, failed) = fuzz::run(seconds)?;
+            if failed > 0 {
+                anyhow::bail!("{failed} fuzz targets failed");
+            }
+            Ok(())
         }
         Command::Man { out } => {
             let out = if out.is_absolute() {

@@ -74,6 +74,24 @@ pub fn run(extra: &[String]) -> Result<()> {
             }
         }
     }
+    // The fuzz targets, for a bounded time: in CI (CI=true), or when
+    // LB_FUZZ_SECONDS asks for it.
+    let fuzz_seconds = std::env::var("LB_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .or_else(|| (std::env::var("CI").as_deref() == Ok("true")).then_some(30));
+    if let (true, Some(seconds)) = (extra.is_empty(), fuzz_seconds) {
+        match crate::fuzz::run(seconds) {
+            Ok((passed, failed)) => {
+                totals.passed += passed;
+                totals.failed += failed;
+            }
+            Err(e) => {
+                println!("fuzz targets FAILED to run: {e:#}");
+                totals.failed += 1;
+            }
+        }
+    }
     let verdict = if status.success() && totals.failed == 0 {
         "ok"
     } else {
