@@ -173,7 +173,11 @@ pub struct Conn {
     pub state: u8,
     /// The service's `mode` when the flow started (`MODE_*`).
     pub mode: u8,
-    pub _pad: [u8; 2],
+    /// Non-zero when the flow is in `BACKEND_CONNS` (its service weighs
+    /// connections: lc, wlc). Other flows skip the atomic updates; the
+    /// daemon's recount gives their counts for display.
+    pub counted: u8,
+    pub _pad: u8,
 }
 
 /// Value of `BACKEND_CONNS`, indexed by backend id: the connection counts

@@ -82,8 +82,10 @@ pub fn track(conn: &mut Conn, pkt: &Pkt, now: u32, refresh: u32) -> bool {
             conn.state
         };
         if next != conn.state {
-            count_conn(conn.backend, conn.state, false);
-            count_conn(conn.backend, next, true);
+            if conn.counted != 0 {
+                count_conn(conn.backend, conn.state, false);
+                count_conn(conn.backend, next, true);
+            }
             conn.state = next;
         }
     }

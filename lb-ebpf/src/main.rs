@@ -30,7 +30,7 @@ use aya_ebpf::{
 use ctx::Net;
 use lb_common::{
     stat, svc, Backend, Conn, FlowKey, NatRev, PersistKey, PersistValue, Service, VipKey, AF_INET,
-    AF_INET6, BACKEND_F_READY, IPPROTO_TCP, MODE_NAT,
+    AF_INET6, ALGO_LC, ALGO_WLC, BACKEND_F_READY, IPPROTO_TCP, MODE_NAT,
 };
 
 use headers::{
@@ -127,7 +127,9 @@ fn process<C: Net>(ctx: &C, len: u64) -> Result<u32, ()> {
         }
         // Expired, reopened by a new SYN, or its backend left: the flow
         // starts over; its old connection no longer counts.
-        conn::count_conn(c.backend, c.state, false);
+        if c.counted != 0 {
+            conn::count_conn(c.backend, c.state, false);
+        }
     } else if pkt.proto == IPPROTO_TCP && pkt.tcp_flags & TCP_SYN == 0 {
         // Only reached for VIP traffic: a table entry was lost (evicted or
         // expired while idle). Scheduled again, which may move the flow.
@@ -140,6 +142,7 @@ fn process<C: Net>(ctx: &C, len: u64) -> Result<u32, ()> {
 #[inline(always)]
 fn for_us<C: Net>(ctx: &C) -> bool {
     let Some(iface) = IFACES.get(ctx.ifindex()) else {
+        count(stat::NO_IFACE, 0);
         return false;
     };
     let Ok(eth) = ptr_at::<EthHdr, C>(ctx, 0) else {
@@ -180,19 +183,23 @@ fn new_flow<C: Net>(
         return Ok(xdp_action::XDP_PASS);
     }
     let state = conn::initial_state(pkt);
+    // Only lc and wlc weigh live connection counts: other services' flows
+    // skip the atomic updates on the per-packet path.
+    let counted = u8::from(service.algo == ALGO_LC || service.algo == ALGO_WLC);
     let c = Conn {
         backend: id,
         service: service.id,
         last_seen: now,
         state,
         mode: service.mode,
-        _pad: [0; 2],
+        counted,
+        _pad: 0,
     };
     if CONNS.insert(key, &c, 0).is_err() {
         // The packet still goes to this backend; the flow's next packets
         // are scheduled again and may land elsewhere, so count it.
         count(stat::CONN_INSERT_FAILED, len);
-    } else {
+    } else if counted != 0 {
         conn::count_conn(id, state, true);
     }
     if service.flags & svc::PERSIST != 0 {
