@@ -196,3 +196,89 @@ fn restarting_lbd_under_load_loses_no_request() {
     // This time detach: nothing is left attached.
     let _ = lab.stop_lbd();
 }
+
+const ALGOS: [&str; 6] = ["rr", "wrr", "lc", "wlc", "sh", "mh"];
+
+/// One virtual server per scheduler, on ports 81..86 of `vip`.
+fn every_scheduler(vip: &str, kind: &str, backends: &[&str], rport: Option<u16>) -> String {
+    ALGOS
+        .iter()
+        .enumerate()
+        .map(|(i, algo)| {
+            let vport = 81 + i as u16;
+            let rs: String = backends
+                .iter()
+                .map(|b| format!("    real_server {b} {} {{\n    }}\n", rport.unwrap_or(vport)))
+                .collect();
+            format!(
+                "virtual_server {vip} {vport} {{\n    lb_algo {algo}\n    lb_kind {kind}\n    protocol TCP\n{rs}}}\n"
+            )
+        })
+        .collect()
+}
+
+/// Six requests to each scheduler's service: all answered; rr, wrr, lc and
+/// wlc spread them over both backends, sh and mh keep this one client on
+/// one backend.
+fn check_every_scheduler(what: &str, get: impl Fn(&str) -> anyhow::Result<String>, host: &str) {
+    for (i, algo) in ALGOS.iter().enumerate() {
+        let url = format!("http://{host}:{}/", 81 + i);
+        let seen = tally(|| get(&url), 6);
+        let n: usize = seen.values().sum();
+        assert_eq!(n, 6, "{what} {algo}: {seen:?}");
+        if matches!(*algo, "sh" | "mh") {
+            assert_eq!(
+                seen.len(),
+                1,
+                "{what} {algo}: one client, one backend: {seen:?}"
+            );
+        } else {
+            assert_eq!(seen, even(6), "{what} {algo}");
+        }
+    }
+}
+
+#[test]
+fn every_scheduler_end_to_end_over_dr_and_tun_and_both_families() {
+    for kind in ["DR", "TUN"] {
+        let mut lab = DrLab::new().expect("lab");
+        for i in 0..2 {
+            for port in 81..87 {
+                lab.start_backend_server(i, port).unwrap();
+            }
+        }
+        if kind == "TUN" {
+            lab.lb_forwarding().unwrap();
+            lab.backends_decapsulate().unwrap();
+        }
+        let conf = every_scheduler("10.77.0.100", kind, &["10.77.0.11", "10.77.0.12"], None)
+            + &every_scheduler("fd77::100", kind, &["fd77::b", "fd77::c"], None);
+        let path = lab.write_config("algos.conf", &conf).unwrap();
+        lab.start_lbd(&path, "native").expect("lbd ready");
+        lab.wait_lbd_log("every backend resolved", Duration::from_secs(10))
+            .unwrap();
+        check_every_scheduler(&format!("{kind} v4"), |u| lab.get(u), "10.77.0.100");
+        check_every_scheduler(&format!("{kind} v6"), |u| lab.get(u), "[fd77::100]");
+    }
+}
+
+#[test]
+fn every_scheduler_end_to_end_over_nat_and_both_families() {
+    let mut lab = NatLab::new(2).expect("lab");
+    let conf = every_scheduler(
+        "10.78.1.100",
+        "NAT",
+        &["10.78.2.11", "10.78.2.12"],
+        Some(8080),
+    ) + &every_scheduler(
+        "fd78:1::100",
+        "NAT",
+        &["fd78:2::11", "fd78:2::12"],
+        Some(8080),
+    );
+    let path = lab.dir.path().join("algos.conf");
+    std::fs::write(&path, conf).unwrap();
+    lab.start_lbd(&path, 2).expect("lbd ready");
+    check_every_scheduler("NAT v4", |u| lab.get(u), "10.78.1.100");
+    check_every_scheduler("NAT v6", |u| lab.get(u), "[fd78:1::100]");
+}
