@@ -10,5 +10,6 @@ pub mod daemon;
 pub mod dataplane;
 pub mod health;
 pub mod net;
+pub mod script;
 pub mod services;
 pub mod vrrp;

@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 use crate::config::VrrpScript;
 
 use super::addresses::Kernel;
-use super::notify::split_words;
+use crate::script::split_words;
 
 /// How often link state is read even without a netlink event.
 const LINK_POLL: Duration = Duration::from_secs(1);
