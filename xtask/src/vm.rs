@@ -3,7 +3,7 @@
 //! This machine's kernel has no IPVS, so the checks run in a small VM:
 //! Debian's cloud kernel (which has ip_vs and every scheduler as modules)
 //! under qemu with software emulation, an initramfs of busybox, ipvsadm,
-//! iproute2's ip, the modules, and the test binary with lbd (each with the
+//! iproute2's ip, the modules, and the test binary with lbd and lbctl (each with the
 //! libraries `ldd` names). One boot runs every check (`lb-vm-ipvs`); its
 //! output comes back on a second serial port.
 
@@ -376,7 +376,7 @@ fn initramfs(path: &Path, bin_dir: &Path, modules: &Path, filter: Option<&str>) 
         libs.extend(libraries(Path::new(tool))?);
     }
     let scratch = work_dir();
-    for name in [TEST_BIN, "lbd", "lb-test-http"] {
+    for name in [TEST_BIN, "lbd", "lbctl", "lb-test-http"] {
         let bin = bin_dir.join(name);
         if !bin.exists() {
             bail!("{} is not built", bin.display());

@@ -14,7 +14,7 @@ use super::overrides::Overrides;
 use super::protocol::{InterfaceInfo, ReloadInfo, VrrpInstance};
 use crate::{
     config::Config,
-    dataplane::{view::MapView, ServiceSpec},
+    dataplane::{Reader, ServiceSpec},
     health::{HealthRuntime, Snapshot},
 };
 
@@ -29,7 +29,8 @@ pub struct DataplaneInfo {
     pub kind: String,
     pub interfaces: Vec<InterfaceInfo>,
     pub pin_path: Option<PathBuf>,
-    pub view: MapView,
+    /// The counters: the BPF maps (xdp, tc) or IPVS's tables (ipvs).
+    pub view: Box<dyn Reader>,
 }
 
 #[derive(Default)]

@@ -122,7 +122,7 @@ impl Operations {
 
     /// The data plane is loaded and attached.
     pub fn set_dataplane(&self, dp: &dyn Dataplane, pin_path: Option<PathBuf>) {
-        match dp.map_view() {
+        match dp.reader() {
             Some(Ok(view)) => self.hub.set_dataplane(hub::DataplaneInfo {
                 kind: dp.tier().into(),
                 interfaces: server::interfaces(dp.attached()),
@@ -130,10 +130,8 @@ impl Operations {
                 view,
             }),
             Some(Err(e)) => {
-                error!(dataplane = %dp.describe(), "control: cannot open the maps for reading: {e}")
+                error!(dataplane = %dp.describe(), "control: cannot open the data plane for reading: {e}")
             }
-            // IPVS: its tables are the kernel's (`ipvsadm -Ln`); the
-            // control API's map views do not apply.
             None => {}
         }
     }

@@ -25,6 +25,7 @@ use super::protocol::{
     StatsResult, StatusResult, VrrpResult, MAX_LINE, VERSION,
 };
 use super::views;
+use crate::dataplane::DataplaneError;
 
 /// The socket file; removed on drop if it is still ours.
 pub struct SocketGuard {
@@ -281,6 +282,9 @@ pub async fn handle(hub: &Hub, command: Command, peer: &Peer) -> Response {
                         connections: views::conns(c),
                         truncated,
                     })
+                }
+                Err(e @ DataplaneError::Unavailable { .. }) => {
+                    Response::error(ErrorCode::Unavailable, e.to_string())
                 }
                 Err(e) => Response::error(ErrorCode::Internal, e.to_string()),
             }
@@ -575,5 +579,135 @@ mod tests {
         drop(guard);
         assert!(!path.exists(), "the socket is removed with its guard");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// IPVS's tables as a reader hands them over (what GET_SERVICE and
+    /// GET_DEST return), without the kernel.
+    struct IpvsTables;
+
+    impl crate::dataplane::Reader for IpvsTables {
+        fn stats(&self) -> Result<crate::dataplane::Stats, DataplaneError> {
+            use crate::dataplane::ipvs::{
+                self,
+                attrs::{fwd, Dest, Key, Service, IPPROTO_TCP},
+            };
+            let vip: std::net::SocketAddr = "10.0.0.1:80".parse().unwrap();
+            let key = Key::Addr {
+                protocol: IPPROTO_TCP,
+                vip,
+            };
+            let mut svc = Service {
+                key,
+                sched: "wrr".into(),
+                flags: 0,
+                timeout: 0,
+                netmask: u32::MAX,
+                pe_name: None,
+                stats: Default::default(),
+            };
+            svc.stats.conns = 7;
+            svc.stats.inpkts = 30;
+            svc.stats.outpkts = 20;
+            let mut a = Dest::new("10.0.0.11:80".parse().unwrap(), fwd::MASQ, 3);
+            a.active = 2;
+            a.inactive = 4;
+            a.stats.conns = 6;
+            a.stats.inpkts = 25;
+            a.stats.outpkts = 15;
+            let b = Dest::new("10.0.0.12:80".parse().unwrap(), fwd::MASQ, 0);
+            let sorry = Dest::new("10.0.0.99:80".parse().unwrap(), fwd::MASQ, 0);
+            let sorry_servers = [(key, sorry.addr)].into_iter().collect();
+            Ok(ipvs::stats_of(
+                vec![(svc, vec![a, b, sorry])],
+                &sorry_servers,
+            ))
+        }
+
+        fn connections(
+            &self,
+            limit: usize,
+        ) -> Result<Vec<crate::dataplane::ConnInfo>, DataplaneError> {
+            crate::dataplane::ipvs::IpvsReader::no_connections(limit)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_ipvs_tier_answers_from_its_tables() {
+        let config = crate::config::parse_str(
+            "virtual_server 10.0.0.1 80 {\n lb_algo wrr\n lb_kind NAT\n real_server 10.0.0.11 80 { weight 3 }\n real_server 10.0.0.12 80 { weight 2 }\n}\n",
+            Path::new("t.conf"),
+        )
+        .unwrap()
+        .config;
+        let hub = Hub::new("t.conf".into(), &config);
+        hub.set_dataplane(super::super::hub::DataplaneInfo {
+            kind: "ipvs".into(),
+            interfaces: Vec::new(),
+            pin_path: None,
+            view: Box::new(IpvsTables),
+        });
+        let peer = Peer {
+            uid: 0,
+            gid: 0,
+            pid: None,
+        };
+        let ask = |c: Command| {
+            let hub = &hub;
+            let peer = &peer;
+            async move { serde_json::to_value(handle(hub, c, peer).await).unwrap() }
+        };
+        let status = ask(Command::Status).await;
+        assert_eq!(status["result"]["dataplane"], "ipvs", "{status}");
+        assert_eq!(status["result"]["services"], 1);
+        assert_eq!(status["result"]["backends"], 2);
+
+        let services = ask(Command::Services).await;
+        let s = &services["result"]["services"][0];
+        assert_eq!(s["service"], "10.0.0.1:80/tcp", "{services}");
+        assert_eq!(s["algo"], "wrr");
+        assert_eq!(s["mode"], "NAT");
+        assert_eq!(s["backends"], 2);
+        assert_eq!(s["backends_up"], 1);
+        assert_eq!(s["sorry_server"], "10.0.0.99:80");
+        assert_eq!(s["packets"], 50);
+        assert_eq!(s["new_conns"], 7);
+        assert_eq!(s["active_conns"], 2);
+        assert_eq!(s["inactive_conns"], 4);
+
+        let backends = ask(Command::Backends { service: None }).await;
+        let b = backends["result"]["backends"].as_array().unwrap();
+        assert_eq!(b.len(), 3, "{backends}");
+        assert_eq!(b[0]["address"], "10.0.0.11");
+        assert_eq!(b[0]["weight"], 3);
+        assert_eq!(b[0]["configured_weight"], 3);
+        assert_eq!(b[0]["active_conns"], 2);
+        assert_eq!(b[0]["inactive_conns"], 4);
+        assert_eq!(b[0]["packets"], 40);
+        assert_eq!(b[0]["new_conns"], 6);
+        assert_eq!(b[0]["ready"], true);
+        assert_eq!(b[0]["mac"], serde_json::Value::Null);
+        assert_eq!(b[1]["weight"], 0);
+        assert_eq!(b[1]["configured_weight"], 2);
+        assert_eq!(b[1]["ready"], false);
+        assert_eq!(b[2]["sorry"], true);
+
+        let stats = ask(Command::Stats).await;
+        assert_eq!(stats["result"]["global"][0]["name"], "in", "{stats}");
+        assert_eq!(stats["result"]["global"][0]["packets"], 30);
+        assert_eq!(stats["result"]["global"][1]["packets"], 20);
+
+        let conns = ask(Command::Conns { limit: 10 }).await;
+        assert_eq!(conns["error"]["code"], "unavailable", "{conns}");
+        assert!(conns["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not available on the ipvs tier"));
+
+        let metrics = super::super::metrics::render(super::super::metrics::gather(&hub).await);
+        let active = metrics
+            .lines()
+            .find(|l| l.starts_with("lb_backend_active_connections{") && l.contains("10.0.0.11:80"))
+            .unwrap_or_else(|| panic!("{metrics}"));
+        assert!(active.ends_with(" 2"), "{active}");
     }
 }

@@ -406,6 +406,13 @@ pub trait Dataplane: Send {
     fn map_view(&self) -> Option<Result<view::MapView, DataplaneError>> {
         None
     }
+    /// What the control API and the metrics read, from handles of its own
+    /// (the main loop keeps the data plane): the maps for the BPF tiers,
+    /// IPVS's tables for that tier.
+    fn reader(&self) -> Option<Result<Box<dyn Reader>, DataplaneError>> {
+        self.map_view()
+            .map(|v| v.map(|v| Box::new(v) as Box<dyn Reader>))
+    }
     /// Interfaces the program is attached to, with their mode.
     fn attached(&self) -> Vec<(String, &'static str)> {
         Vec::new()
@@ -415,6 +422,26 @@ pub trait Dataplane: Send {
     fn record_interface(&mut self, iface: &crate::net::Interface) -> Result<(), DataplaneError> {
         let _ = iface;
         Ok(())
+    }
+}
+
+/// A read-only source of a data plane's counters and connections, safe to
+/// use from the control API's tasks while the main loop drives the tier.
+pub trait Reader: Send + Sync {
+    /// Every counter, service and backend.
+    fn stats(&self) -> Result<Stats, DataplaneError>;
+    /// Live connections, at most `limit`; `Unavailable` where the tier
+    /// cannot list them.
+    fn connections(&self, limit: usize) -> Result<Vec<ConnInfo>, DataplaneError>;
+}
+
+impl Reader for view::MapView {
+    fn stats(&self) -> Result<Stats, DataplaneError> {
+        view::MapView::stats(self)
+    }
+
+    fn connections(&self, limit: usize) -> Result<Vec<ConnInfo>, DataplaneError> {
+        view::MapView::connections(self, limit)
     }
 }
 

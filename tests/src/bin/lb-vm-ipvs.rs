@@ -4,7 +4,7 @@
 //! the output ends with `N passed, M failed`.
 //!
 //! Inside the VM: root, IPVS and its schedulers loaded, `ipvsadm` and
-//! iproute2's `ip` on PATH, lbd and lb-test-http in `LB_BIN_DIR`.
+//! iproute2's `ip` on PATH, lbd, lbctl and lb-test-http in `LB_BIN_DIR`.
 
 use std::{
     collections::BTreeSet,
@@ -566,7 +566,14 @@ fn lbd_traffic() -> Result<()> {
     let log = std::fs::File::create("/tmp/lbd.log")?;
     lab.lbd = Some(
         Command::new(lb_tests::bin("lbd"))
-            .args(["--dataplane", "ipvs", "-f", conf])
+            .args([
+                "--dataplane",
+                "ipvs",
+                "--control-socket",
+                CONTROL,
+                "-f",
+                conf,
+            ])
             .stderr(log)
             .spawn()?,
     );
@@ -579,6 +586,107 @@ fn lbd_traffic() -> Result<()> {
         );
     }
     result
+}
+
+const CONTROL: &str = "/tmp/lbd-vm.sock";
+
+/// `lbctl --json ARGS` against the lbd of the lab.
+fn lbctl(args: &[&str]) -> Result<serde_json::Value> {
+    let out = run(Command::new(lb_tests::bin("lbctl"))
+        .args(["--control-socket", CONTROL, "--json"])
+        .args(args))?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| String::from_utf8_lossy(&out.stdout).into_owned())?;
+    Ok(v)
+}
+
+/// (backend, weight, active, inactive, connections, packets, bytes).
+type BackendRow = (String, i64, u64, u64, u64, u64, u64);
+
+/// The lab service's backends as `lbctl backends --json` shows them.
+fn lbctl_backends() -> Result<BTreeSet<BackendRow>> {
+    let v = lbctl(&["backends"])?;
+    let list = v["backends"]
+        .as_array()
+        .with_context(|| format!("no backends in {v}"))?;
+    let n = |b: &serde_json::Value, k: &str| b[k].as_u64().with_context(|| format!("{k} in {b}"));
+    list.iter()
+        .filter(|b| b["service"] == format!("{VIP}:80/tcp").as_str())
+        .map(|b| {
+            Ok((
+                format!(
+                    "{}:{}",
+                    b["address"].as_str().context("address")?,
+                    n(b, "port")?
+                ),
+                n(b, "weight")? as i64,
+                n(b, "active_conns")?,
+                n(b, "inactive_conns")?,
+                n(b, "new_conns")?,
+                n(b, "packets")?,
+                n(b, "bytes")?,
+            ))
+        })
+        .collect()
+}
+
+/// The same from `ipvsadm -Ln` (weights, connection counts) and
+/// `ipvsadm -Ln --stats --exact` (counters, both directions summed).
+fn ipvsadm_backends() -> Result<BTreeSet<BackendRow>> {
+    let dests = |text: &str| -> Vec<Vec<String>> {
+        let mut inside = false;
+        let mut out = Vec::new();
+        for line in text.lines() {
+            let t: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+            if t.first().map(String::as_str) == Some("->") {
+                if inside && t.get(1).is_some_and(|a| a != "RemoteAddress:Port") {
+                    out.push(t);
+                }
+            } else if t.len() >= 2 {
+                inside = t[1] == format!("{VIP}:80");
+            }
+        }
+        out
+    };
+    let table = ipvsadm(&["-Ln"])?;
+    let stats = ipvsadm(&["-Ln", "--stats", "--exact"])?;
+    let counters = dests(&stats);
+    dests(&table)
+        .into_iter()
+        .map(|t| {
+            let c = counters
+                .iter()
+                .find(|c| c[1] == t[1])
+                .with_context(|| format!("{} not in\n{stats}", t[1]))?;
+            let n = |s: &String| s.parse::<u64>().with_context(|| format!("{s} in {c:?}"));
+            Ok((
+                t[1].clone(),
+                t[3].parse()?,
+                t[4].parse()?,
+                t[5].parse()?,
+                n(&c[2])?,
+                n(&c[3])? + n(&c[4])?,
+                n(&c[5])? + n(&c[6])?,
+            ))
+        })
+        .collect()
+}
+
+/// Waits until lbctl and ipvsadm agree, on backends `ok` accepts (the
+/// kernel folds its per-CPU counters into what it reports every 2 s).
+fn wait_for_lbctl_matching_ipvsadm(
+    ok: impl Fn(&BTreeSet<BackendRow>) -> bool,
+) -> Result<BTreeSet<BackendRow>> {
+    let mut last = (BTreeSet::new(), BTreeSet::new());
+    let agreed = wait_for("lbctl backends to match ipvsadm", 10, || {
+        let ours = lbctl_backends()?;
+        let theirs = ipvsadm_backends()?;
+        let done = ok(&ours) && ours == theirs;
+        last = (ours, theirs);
+        Ok(done)
+    });
+    agreed.with_context(|| format!("lbctl {:?}\nipvsadm {:?}", last.0, last.1))?;
+    Ok(last.0)
 }
 
 fn traffic_steps(lab: &mut Lab, conf: &str) -> Result<()> {
@@ -622,9 +730,33 @@ fn traffic_steps(lab: &mut Lab, conf: &str) -> Result<()> {
     });
     counted.with_context(|| format!("{last:?}"))?;
 
+    // lbctl shows IPVS's tables: the same backends, weights, connection
+    // counts and counters as ipvsadm, and the counters move with traffic.
+    let status = lbctl(&["status"])?;
+    ensure!(status["dataplane"] == "ipvs", "{status}");
+    let total = |b: &BTreeSet<BackendRow>| b.iter().map(|r| r.4).sum::<u64>();
+    let before = wait_for_lbctl_matching_ipvsadm(|b| b.len() == 2)?;
+    lab.answers(4)?;
+    let moved = |b: &BTreeSet<BackendRow>| {
+        b.len() == 2
+            && total(b) >= total(&before) + 4
+            && b.iter().zip(&before).all(|(a, o)| a.5 > o.5 && a.6 > o.6)
+    };
+    wait_for_lbctl_matching_ipvsadm(moved).context("the counters moving")?;
+    let conns = Command::new(lb_tests::bin("lbctl"))
+        .args(["--control-socket", CONTROL, "conns"])
+        .output()?;
+    let said = String::from_utf8_lossy(&conns.stderr);
+    ensure!(
+        !conns.status.success() && said.contains("not available on the ipvs tier"),
+        "lbctl conns: {} {said}",
+        conns.status
+    );
+
     // Health: b1 stops answering → TCP_CHECK fails → deleted (no inhibit).
     lab.stop_server(1);
     wait_for("b1 to be removed", 30, || Ok(weights(&reader)?.len() == 1))?;
+    wait_for_lbctl_matching_ipvsadm(|b| b.len() == 1).context("lbctl without b1")?;
     let seen = lab.answers(3)?;
     ensure!(seen == BTreeSet::from(["b0".into()]), "{seen:?}");
     lab.start_server(1)?;
@@ -637,6 +769,8 @@ fn traffic_steps(lab: &mut Lab, conf: &str) -> Result<()> {
     wait_for("the new weight", 30, || {
         Ok(weights(&reader)?.first().map(|w| w.1) == Some(5))
     })?;
+    wait_for_lbctl_matching_ipvsadm(|b| b.first().map(|r| r.1) == Some(5))
+        .context("lbctl with the new weight")?;
 
     // SIGTERM: lbd removes what it installed.
     run(Command::new("kill").args(["-TERM", &pid.to_string()]))?;

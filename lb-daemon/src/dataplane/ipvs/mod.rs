@@ -23,6 +23,7 @@ pub mod genl;
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    sync::{Arc, Mutex, RwLock},
 };
 
 use tracing::{info, warn};
@@ -32,8 +33,8 @@ use self::{
     genl::{errno_name, Genl, GenlError},
 };
 use super::{
-    Algo, BackendStats, Capabilities, Dataplane, DataplaneError, Mode, Proto, ServiceSpec,
-    ServiceStats, Stats, Timeouts,
+    Algo, BackendStats, Capabilities, ConnInfo, Dataplane, DataplaneError, Mode, Proto, Reader,
+    ServiceSpec, ServiceStats, Stats, Timeouts,
 };
 
 /// A destination the configuration wants.
@@ -318,13 +319,16 @@ fn netmask_text(s: &Service) -> String {
     }
 }
 
+/// Each service's sorry server: IPVS holds it as one more destination.
+pub type SorryServers = BTreeMap<Key, SocketAddr>;
+
 /// The IPVS data plane.
 pub struct IpvsDataplane {
     genl: Genl,
     /// Services this lbd put in IPVS or adopted.
     owned: BTreeSet<Key>,
-    /// Each owned service's sorry server, for stats.
-    sorry: BTreeMap<Key, SocketAddr>,
+    /// Each owned service's sorry server, for stats (shared with readers).
+    sorry: Arc<RwLock<SorryServers>>,
     /// Refusals already logged, so a retry of the same change does not
     /// repeat them (cleared once everything applies).
     reported: BTreeSet<String>,
@@ -361,7 +365,7 @@ impl IpvsDataplane {
         Ok(Self {
             genl,
             owned: BTreeSet::new(),
-            sorry: BTreeMap::new(),
+            sorry: Arc::default(),
             reported: BTreeSet::new(),
             version: info
                 .and_then(|m| attrs::u32_in(m, info_attr::VERSION))
@@ -374,37 +378,19 @@ impl IpvsDataplane {
 
     /// Every service in IPVS with its destinations.
     pub fn read(&self) -> Result<Vec<(Service, Vec<Dest>)>, DataplaneError> {
-        let err = |what: &str, e: GenlError| DataplaneError::Ipvs(format!("reading {what}: {e}"));
-        let replies = self
-            .genl
-            .dump(IpvsMessage {
-                cmd: cmd::GET_SERVICE,
-                attrs: Vec::new(),
-            })
-            .map_err(|e| err("services", e))?;
-        let mut out = Vec::new();
-        for r in replies {
-            let svc = attrs::nested_in(&r, cmd_attr::SERVICE)
-                .and_then(|a| Service::parse(&a))
-                .map_err(|e| DataplaneError::Ipvs(format!("reading services: {e}")))?;
-            let dests = self
-                .genl
-                .dump(IpvsMessage {
-                    cmd: cmd::GET_DEST,
-                    attrs: vec![attrs::Attr::nested(cmd_attr::SERVICE, svc.key.attrs())],
-                })
-                .map_err(|e| err(&format!("real servers of {}", svc.key), e))?
-                .iter()
-                .map(|m| {
-                    attrs::nested_in(m, cmd_attr::DEST).and_then(|a| Dest::parse(&a, svc.key.af()))
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| {
-                    DataplaneError::Ipvs(format!("reading real servers of {}: {e}", svc.key))
-                })?;
-            out.push((svc, dests));
-        }
-        Ok(out)
+        read_tables(&self.genl)
+    }
+
+    /// A reader of IPVS's tables on a socket of its own, for the control
+    /// API and the metrics (`lbctl services`, `backends`, `stats`).
+    pub fn reader(&self) -> Result<IpvsReader, DataplaneError> {
+        let genl = Genl::open().map_err(|e| {
+            DataplaneError::Ipvs(format!("opening a second socket for reading: {e}"))
+        })?;
+        Ok(IpvsReader {
+            genl: Mutex::new(genl),
+            sorry: self.sorry.clone(),
+        })
     }
 
     /// Sends one operation.
@@ -446,6 +432,126 @@ impl IpvsDataplane {
     /// Services this lbd owns in IPVS.
     pub fn owned(&self) -> impl Iterator<Item = &Key> {
         self.owned.iter()
+    }
+}
+
+/// Every service in IPVS with its destinations (GET_SERVICE, GET_DEST).
+fn read_tables(genl: &Genl) -> Result<Vec<(Service, Vec<Dest>)>, DataplaneError> {
+    let err = |what: &str, e: GenlError| DataplaneError::Ipvs(format!("reading {what}: {e}"));
+    let replies = genl
+        .dump(IpvsMessage {
+            cmd: cmd::GET_SERVICE,
+            attrs: Vec::new(),
+        })
+        .map_err(|e| err("services", e))?;
+    let mut out = Vec::new();
+    for r in replies {
+        let svc = attrs::nested_in(&r, cmd_attr::SERVICE)
+            .and_then(|a| Service::parse(&a))
+            .map_err(|e| DataplaneError::Ipvs(format!("reading services: {e}")))?;
+        let dests = genl
+            .dump(IpvsMessage {
+                cmd: cmd::GET_DEST,
+                attrs: vec![attrs::Attr::nested(cmd_attr::SERVICE, svc.key.attrs())],
+            })
+            .map_err(|e| err(&format!("real servers of {}", svc.key), e))?
+            .iter()
+            .map(|m| {
+                attrs::nested_in(m, cmd_attr::DEST).and_then(|a| Dest::parse(&a, svc.key.af()))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                DataplaneError::Ipvs(format!("reading real servers of {}: {e}", svc.key))
+            })?;
+        out.push((svc, dests));
+    }
+    Ok(out)
+}
+
+/// IPVS's tables as the data plane's counters: a service's packets and
+/// bytes count both directions, `new_conns` is IPVS's connection counter,
+/// and a destination's active and inactive connections are IPVS's own.
+pub fn stats_of(tables: Vec<(Service, Vec<Dest>)>, sorry: &SorryServers) -> Stats {
+    let mut out = Stats::default();
+    let (mut inp, mut inb, mut outp, mut outb) = (0, 0, 0, 0);
+    for (svc, dests) in tables {
+        let (vip, proto, fwmark) = match svc.key {
+            Key::Addr { protocol, vip } => match protocol {
+                attrs::IPPROTO_TCP => (vip, Proto::Tcp, None),
+                attrs::IPPROTO_UDP => (vip, Proto::Udp, None),
+                _ => continue, // SCTP: not ours to show
+            },
+            Key::Fwmark { af, mark } => {
+                let any = if af == attrs::AF_INET6 {
+                    IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+                } else {
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                };
+                (SocketAddr::new(any, 0), Proto::Tcp, Some(mark))
+            }
+        };
+        inp += svc.stats.inpkts;
+        inb += svc.stats.inbytes;
+        outp += svc.stats.outpkts;
+        outb += svc.stats.outbytes;
+        let sorry = sorry.get(&svc.key);
+        out.services.push(ServiceStats {
+            vip,
+            fwmark,
+            proto,
+            algo: algo_of(&svc.sched),
+            mode: dests.first().and_then(|d| mode_of(d.fwd)),
+            packets: svc.stats.inpkts + svc.stats.outpkts,
+            bytes: svc.stats.inbytes + svc.stats.outbytes,
+            new_conns: svc.stats.conns,
+            backends: dests
+                .iter()
+                .map(|d| BackendStats {
+                    addr: d.addr,
+                    weight: d.weight.max(0) as u32,
+                    mac: None,
+                    ready: d.weight > 0,
+                    sorry: sorry == Some(&d.addr),
+                    active: u64::from(d.active),
+                    inactive: u64::from(d.inactive),
+                    packets: d.stats.inpkts + d.stats.outpkts,
+                    bytes: d.stats.inbytes + d.stats.outbytes,
+                    new_conns: d.stats.conns,
+                })
+                .collect(),
+        });
+    }
+    out.global = vec![("in".into(), inp, inb), ("out".into(), outp, outb)];
+    out
+}
+
+/// Reads IPVS's tables on a socket of its own (see [`IpvsDataplane::reader`]).
+pub struct IpvsReader {
+    genl: Mutex<Genl>,
+    sorry: Arc<RwLock<SorryServers>>,
+}
+
+impl Reader for IpvsReader {
+    fn stats(&self) -> Result<Stats, DataplaneError> {
+        let tables = read_tables(&self.genl.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let sorry = self.sorry.read().unwrap_or_else(|p| p.into_inner());
+        Ok(stats_of(tables, &sorry))
+    }
+
+    fn connections(&self, limit: usize) -> Result<Vec<ConnInfo>, DataplaneError> {
+        Self::no_connections(limit)
+    }
+}
+
+impl IpvsReader {
+    /// `lbctl conns`: the tier does not list its connections.
+    pub fn no_connections(_limit: usize) -> Result<Vec<ConnInfo>, DataplaneError> {
+        Err(DataplaneError::Unavailable {
+            tier: "ipvs".into(),
+            reason: "the connection list is not available on the ipvs tier \
+                     (IPVS's connections are the kernel's: `ipvsadm -Lnc`)"
+                .into(),
+        })
     }
 }
 
@@ -507,7 +613,7 @@ impl Dataplane for IpvsDataplane {
             .map(|w| w.svc.key)
             .filter(|k| !failed_services.contains(k))
             .collect();
-        self.sorry = wanted
+        *self.sorry.write().unwrap_or_else(|p| p.into_inner()) = wanted
             .iter()
             .flat_map(|w| {
                 w.dests
@@ -530,57 +636,16 @@ impl Dataplane for IpvsDataplane {
     }
 
     fn stats(&self) -> Result<Stats, DataplaneError> {
-        let mut out = Stats::default();
-        let (mut inp, mut inb, mut outp, mut outb) = (0, 0, 0, 0);
-        for (svc, dests) in self.read()? {
-            let (vip, proto, fwmark) = match svc.key {
-                Key::Addr { protocol, vip } => match protocol {
-                    attrs::IPPROTO_TCP => (vip, Proto::Tcp, None),
-                    attrs::IPPROTO_UDP => (vip, Proto::Udp, None),
-                    _ => continue, // SCTP: not ours to show
-                },
-                Key::Fwmark { af, mark } => {
-                    let any = if af == attrs::AF_INET6 {
-                        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-                    } else {
-                        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-                    };
-                    (SocketAddr::new(any, 0), Proto::Tcp, Some(mark))
-                }
-            };
-            inp += svc.stats.inpkts;
-            inb += svc.stats.inbytes;
-            outp += svc.stats.outpkts;
-            outb += svc.stats.outbytes;
-            let sorry = self.sorry.get(&svc.key);
-            out.services.push(ServiceStats {
-                vip,
-                fwmark,
-                proto,
-                algo: algo_of(&svc.sched),
-                mode: dests.first().and_then(|d| mode_of(d.fwd)),
-                packets: svc.stats.inpkts + svc.stats.outpkts,
-                bytes: svc.stats.inbytes + svc.stats.outbytes,
-                new_conns: svc.stats.conns,
-                backends: dests
-                    .iter()
-                    .map(|d| BackendStats {
-                        addr: d.addr,
-                        weight: d.weight.max(0) as u32,
-                        mac: None,
-                        ready: d.weight > 0,
-                        sorry: sorry == Some(&d.addr),
-                        active: u64::from(d.active),
-                        inactive: u64::from(d.inactive),
-                        packets: d.stats.inpkts + d.stats.outpkts,
-                        bytes: d.stats.inbytes + d.stats.outbytes,
-                        new_conns: d.stats.conns,
-                    })
-                    .collect(),
-            });
-        }
-        out.global = vec![("in".into(), inp, inb), ("out".into(), outp, outb)];
-        Ok(out)
+        let sorry = self.sorry.read().unwrap_or_else(|p| p.into_inner());
+        Ok(stats_of(self.read()?, &sorry))
+    }
+
+    fn tier(&self) -> &'static str {
+        "ipvs"
+    }
+
+    fn reader(&self) -> Option<Result<Box<dyn Reader>, DataplaneError>> {
+        Some(IpvsDataplane::reader(self).map(|r| Box::new(r) as Box<dyn Reader>))
     }
 
     fn set_timeouts(&mut self, t: Timeouts) -> Result<(), DataplaneError> {

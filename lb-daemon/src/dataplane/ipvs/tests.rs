@@ -277,3 +277,67 @@ fn errors_name_the_service_and_the_field() {
     let msg = explain(&Op::AddService(w.svc), &GenlError::Kernel(libc::EEXIST));
     assert!(msg.contains("already in IPVS"), "{msg}");
 }
+
+#[test]
+fn ipvs_tables_become_stats_with_connection_counts() {
+    let mut v4 = spec("10.0.0.1:80", &[("10.0.0.11:80", 3), ("10.0.0.12:80", 0)]);
+    v4.sorry = Some(BackendSpec::new(sa("10.0.0.99:80"), 1));
+    v4.ipvs.sorry_inhibit = true;
+    let w = wanted(&v4);
+    let (mut svc, mut dests) = current(&w);
+    svc.stats.conns = 9;
+    svc.stats.inpkts = 100;
+    svc.stats.outpkts = 80;
+    svc.stats.inbytes = 1000;
+    svc.stats.outbytes = 800;
+    dests[0].active = 5;
+    dests[0].inactive = 1;
+    dests[0].stats.conns = 9;
+    dests[0].stats.inpkts = 100;
+    dests[0].stats.outpkts = 80;
+    let mut mark = spec("10.0.0.2:0", &[("10.0.0.21:0", 1)]);
+    mark.ipvs.fwmark = Some(7);
+    let sctp = Service {
+        key: Key::Addr {
+            protocol: 132,
+            vip: sa("10.0.0.3:9"),
+        },
+        ..w.svc.clone()
+    };
+    let sorry: SorryServers = [(w.svc.key, sa("10.0.0.99:80"))].into_iter().collect();
+    let stats = stats_of(
+        vec![(svc, dests), current(&wanted(&mark)), (sctp, Vec::new())],
+        &sorry,
+    );
+    assert_eq!(stats.services.len(), 2, "SCTP is not shown");
+    let s = &stats.services[0];
+    assert_eq!(
+        (s.vip, s.proto, s.fwmark),
+        (sa("10.0.0.1:80"), Proto::Tcp, None)
+    );
+    assert_eq!((s.algo, s.mode), (Some(Algo::Rr), Some(Mode::Nat)));
+    assert_eq!((s.packets, s.bytes, s.new_conns), (180, 1800, 9));
+    let b: Vec<_> = s
+        .backends
+        .iter()
+        .map(|b| {
+            (
+                b.addr, b.weight, b.ready, b.sorry, b.active, b.inactive, b.packets,
+            )
+        })
+        .collect();
+    assert_eq!(
+        b,
+        vec![
+            (sa("10.0.0.11:80"), 3, true, false, 5, 1, 180),
+            (sa("10.0.0.12:80"), 0, false, false, 0, 0, 0),
+            (sa("10.0.0.99:80"), 0, false, true, 0, 0, 0),
+        ]
+    );
+    let m = &stats.services[1];
+    assert_eq!((m.vip, m.fwmark), (sa("0.0.0.0:0"), Some(7)));
+    assert_eq!(
+        stats.global,
+        vec![("in".to_string(), 100, 1000), ("out".to_string(), 80, 800)]
+    );
+}
