@@ -51,6 +51,11 @@ pub struct Args {
     /// first interface's addresses).
     #[arg(long, value_name = "ADDR")]
     pub tunnel_source: Vec<std::net::IpAddr>,
+    /// Directory for state handed to the next lbd on a restart (the VRRP
+    /// masters kept with `--on-exit keep`). Default: the control socket's
+    /// directory, or /run/lb.
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
     /// Unix socket of the control API (lbctl). `none`: no control socket.
     #[arg(long, value_name = "PATH", default_value = crate::DEFAULT_CONTROL_SOCKET)]
     pub control_socket: String,

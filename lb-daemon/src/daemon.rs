@@ -23,7 +23,7 @@ use crate::{
     health,
     net::{Interface, MacAddr, Netlink},
     services,
-    vrrp::VrrpRuntime,
+    vrrp::{self, VrrpRuntime},
 };
 
 /// How `lbd` was asked to run.
@@ -40,7 +40,11 @@ pub struct Options {
     pub pin_path: Option<PathBuf>,
     /// On exit, leave the program attached and the maps pinned, so the
     /// next lbd takes over without a gap (a restart); otherwise detach.
+    /// VRRP masters then keep their addresses too and are recorded in
+    /// `run_dir` for the next lbd to resume (no transition on either node).
     pub keep_on_exit: bool,
+    /// Where lbd keeps state for the next lbd (the VRRP restart state).
+    pub run_dir: PathBuf,
     pub conn_table_size: Option<u32>,
     /// Outer source of TUN packets (default: the first interface's address).
     pub tunnel_source: Vec<IpAddr>,
@@ -102,9 +106,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
         None => ops.ready_without_dataplane(),
     }
+    // Read (and removed) whatever the case: it is for this start only.
+    let resume = vrrp::restart::take(&opts.run_dir);
     let mut vrrp = match config.vrrp_instances.is_empty() {
         true => None,
-        false => Some(VrrpRuntime::start(&config)?),
+        false => Some(VrrpRuntime::start(&config, resume)?),
     };
     if let Some(rt) = &vrrp {
         ops.set_vrrp(control::vrrp_view::VrrpView::new(rt.status(), &config));
@@ -193,9 +199,14 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     }
     ops.stopping();
     // VRRP first: a master hands over (priority 0) and removes its
-    // addresses while the data plane still carries traffic.
+    // addresses while the data plane still carries traffic. For a restart
+    // (--on-exit keep) it keeps them and the next lbd resumes as master.
     if let Some(vrrp) = vrrp {
-        vrrp.shutdown().await;
+        if opts.keep_on_exit {
+            vrrp.shutdown_for_restart(&opts.run_dir).await;
+        } else {
+            vrrp.shutdown().await;
+        }
     }
     if let Some(mut state) = state {
         // Detaches (or leaves forwarding for the next lbd, with --on-exit keep).
@@ -214,7 +225,7 @@ async fn reload_vrrp(
         Some(rt) => rt.reload(config).await,
         None if config.vrrp_instances.is_empty() => Ok(()),
         None => {
-            *vrrp = Some(VrrpRuntime::start(config)?);
+            *vrrp = Some(VrrpRuntime::start(config, None)?);
             Ok(())
         }
     }

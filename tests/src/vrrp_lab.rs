@@ -103,16 +103,37 @@ impl VrrpLab {
     /// Starts `daemon` on router `r` with `config`; `name` identifies the
     /// process (and its config and log files) from then on.
     pub fn start(&mut self, name: &str, r: usize, daemon: Daemon, config: &str) -> Result<()> {
+        self.start_with(name, r, daemon, config, &[])
+    }
+
+    /// The run directory of lbd on router `r` (`--run-dir`): one per
+    /// router, shared by the lbd that follow one another there, never the
+    /// host's /run/lb.
+    pub fn run_dir(&self, r: usize) -> PathBuf {
+        self.path(&format!("run-r{}", r + 1))
+    }
+
+    /// [`VrrpLab::start`] with more command-line arguments.
+    pub fn start_with(
+        &mut self,
+        name: &str,
+        r: usize,
+        daemon: Daemon,
+        config: &str,
+        args: &[&str],
+    ) -> Result<()> {
         if self.procs.iter().any(|p| p.name == name) {
             bail!("{name} is already running");
         }
         let conf = self.path(&format!("{name}.conf"));
         std::fs::write(&conf, config)?;
-        let cmd = match daemon {
+        let mut cmd = match daemon {
             Daemon::Lbd => {
                 let mut c = self.routers[r].command(crate::bin("lbd"));
                 c.arg("-f")
                     .arg(&conf)
+                    .arg("--run-dir")
+                    .arg(self.run_dir(r))
                     .env("RUST_LOG", "info,lb_daemon::vrrp=debug");
                 c
             }
@@ -125,6 +146,7 @@ impl VrrpLab {
                 c
             }
         };
+        cmd.args(args);
         self.spawn(name, cmd)
     }
 

@@ -1,6 +1,7 @@
 //! Two lbd on one bridge running VRRP-only configurations (no XDP): the
 //! VIP lives on exactly one, moves on a crash, a graceful stop and a failing
-//! tracked script, and comes back by preemption (or not, with nopreempt).
+//! tracked script, and comes back by preemption (or not, with nopreempt); a
+//! restart with `--on-exit keep` moves nothing.
 //! Needs root.
 
 use std::time::{Duration, Instant};
@@ -423,4 +424,95 @@ fn vrrp_two_lbd_ipv6_failover() {
         took < Duration::from_millis(300),
         "IPv6 graceful takeover took {took:?}"
     );
+}
+
+/// Samples, every 5 ms until stopped, which of the routers (namespaces
+/// `names`) hold the VIP; returns every sample that was not `[0]`.
+fn watch_vip(
+    names: Vec<String>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<Vec<usize>>> {
+    std::thread::spawn(move || {
+        let needle = format!(" {VIP}/");
+        let mut bad = Vec::new();
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let holders: Vec<usize> = names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| {
+                    std::process::Command::new("ip")
+                        .args(["-n", n, "-o", "-4", "addr", "show"])
+                        .output()
+                        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&needle))
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if holders != [0] {
+                bad.push(holders);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        bad
+    })
+}
+
+#[test]
+fn vrrp_lbd_restart_of_the_master_is_no_transition() {
+    let mut lab = VrrpLab::new(2).expect("lab");
+    // b (priority 50) declares a silent master down after 3 * 0.3 s + its
+    // skew, 0.98 s; the restart must be shorter than that.
+    let a = config(100, "0.3", "", "");
+    let b = config(50, "0.3", "", "");
+    let keep = ["--on-exit", "keep", "--pin-path", "none"];
+    lab.start_with("a", 0, Daemon::Lbd, &a, &keep).unwrap();
+    lab.start("b", 1, Daemon::Lbd, &b).unwrap();
+    lab.wait_vip_only_on(0, SECS_5).unwrap();
+    lab.assert_vip_stays_on(0, Duration::from_millis(1200))
+        .unwrap();
+    let b_masters = |lab: &VrrpLab| {
+        lab.log("b")
+            .lines()
+            .filter(|l| l.contains("VRRP state change") && l.contains("to=MASTER"))
+            .count()
+    };
+    assert_eq!(b_masters(&lab), 0, "{}", lab.logs());
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let names = lab.routers.iter().map(|r| r.name.clone()).collect();
+    let watcher = watch_vip(names, stop.clone());
+    // systemctl restart: SIGTERM, wait for the exit, start again.
+    let start = Instant::now();
+    lab.signal("a", libc::SIGTERM).unwrap();
+    let status = lab.wait_exit("a", SECS_5).unwrap();
+    assert!(status.success(), "lbd exit: {status}\n{}", lab.log("a"));
+    let state_file = lab.run_dir(0).join("vrrp-state.json");
+    assert!(state_file.exists(), "no restart state\n{}", lab.log("a"));
+    lab.start_with("a2", 0, Daemon::Lbd, &a, &keep).unwrap();
+    eprintln!("restarted after {:?}", start.elapsed());
+    // Well past b's master-down interval.
+    std::thread::sleep(Duration::from_millis(2500));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let bad = watcher.join().unwrap();
+    assert!(
+        bad.is_empty(),
+        "the VIP left r1 alone during the restart: {bad:?}\n{}",
+        lab.logs()
+    );
+    assert_eq!(b_masters(&lab), 0, "b took over\n{}", lab.logs());
+    let log_a = lab.log("a");
+    let exiting = log_a.split("SIGTERM: stopping").nth(1).unwrap_or_default();
+    assert!(
+        !exiting.contains("VRRP state change"),
+        "the old master stepped down\n{log_a}"
+    );
+    assert!(
+        lab.log("a2").contains("resumed as master after a restart"),
+        "{}",
+        lab.logs()
+    );
+    assert!(!state_file.exists(), "the restart state was not removed");
+    lab.check_running("a2").unwrap();
+    lab.check_running("b").unwrap();
+    // (A stop without --on-exit keep still hands over at once:
+    // vrrp_two_lbd_sigterm_hands_over_within_skew_time.)
 }

@@ -16,6 +16,19 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(code as u8);
     }
     init_logging(args.log_detail);
+    let control_socket =
+        (args.control_socket != "none").then(|| PathBuf::from(&args.control_socket));
+    let run_dir = args
+        .run_dir
+        .clone()
+        .or_else(|| {
+            control_socket
+                .as_ref()
+                .and_then(|s| s.parent())
+                .filter(|d| !d.as_os_str().is_empty())
+                .map(|d| d.to_path_buf())
+        })
+        .unwrap_or_else(|| PathBuf::from("/run/lb"));
     let opts = daemon::Options {
         config_file: args.config_file,
         interfaces: args.interfaces,
@@ -33,10 +46,11 @@ fn main() -> std::process::ExitCode {
         bpf_object: args.bpf_object,
         pin_path: (args.pin_path != "none").then(|| PathBuf::from(&args.pin_path)),
         keep_on_exit: args.on_exit == OnExit::Keep,
+        run_dir,
         conn_table_size: args.conn_table_size,
         tunnel_source: args.tunnel_source,
         control: control::Options {
-            socket: (args.control_socket != "none").then(|| PathBuf::from(&args.control_socket)),
+            socket: control_socket,
             group: args.control_group,
             metrics_addr: args.metrics_addr,
         },

@@ -60,6 +60,9 @@ pub enum TransitionReason {
     Startup,
     /// Address owner with initial state MASTER: master at once.
     OwnerStartup,
+    /// The previous lbd was master and exited for a restart: master at
+    /// once, its addresses kept ([`InstanceParams::resume_master`]).
+    Resumed,
     /// No advert within the master-down interval (or the skew time after a
     /// priority-0 advert).
     MasterDown,
@@ -286,7 +289,14 @@ impl Instance {
             return;
         }
         if self.is_faulty() {
+            if self.params.resume_master {
+                // The previous lbd left its addresses: a faulty instance
+                // must not hold them.
+                out.push(Action::RemoveAddresses);
+            }
             self.transition(State::Fault, TransitionReason::Startup, out);
+        } else if self.params.resume_master {
+            self.resume_master(now, out);
         } else if self.owner_wants_master() {
             self.become_master(now, TransitionReason::OwnerStartup, out);
         } else {
@@ -553,6 +563,29 @@ impl Instance {
         self.transition(State::Master, reason, out);
     }
 
+    /// Master at once after a restart of lbd: the addresses are still in
+    /// place (no remove, no add), so only the advert, at once so the backup's
+    /// master-down timer is reset, and gratuitous ARPs (harmless). The
+    /// notify hooks do not run: the exiting lbd ran none either, so to them
+    /// the restart never happened.
+    fn resume_master(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.clear_timers();
+        self.master = None;
+        self.master_adver_int = self.params.advert_int;
+        self.send_advert(self.effective_priority, out);
+        self.send_gratuitous(self.params.garp.master_repeat, out);
+        let garp = &self.params.garp;
+        self.advert_at = Some(now + self.params.advert_int.as_duration());
+        if !garp.master_delay.is_zero() {
+            self.garp_delay_at = Some(now + garp.master_delay);
+        }
+        if !garp.master_refresh.is_zero() {
+            self.garp_refresh_at = Some(now + garp.master_delay + garp.master_refresh);
+        }
+        info!(instance = %self.params.name, "resumed as master after a restart");
+        self.set_state(State::Master, TransitionReason::Resumed, out);
+    }
+
     fn leave_master(
         &mut self,
         now: Instant,
@@ -574,13 +607,18 @@ impl Instance {
     }
 
     fn transition(&mut self, to: State, reason: TransitionReason, out: &mut Vec<Action>) {
+        self.set_state(to, reason, out);
+        out.push(Action::Notify(to));
+    }
+
+    /// A state change without the notify hooks.
+    fn set_state(&mut self, to: State, reason: TransitionReason, out: &mut Vec<Action>) {
         let from = self.state;
         self.state = to;
         self.counters.transitions += 1;
         self.logged.clear();
         info!(instance = %self.params.name, %from, %to, ?reason, "VRRP state change");
         out.push(Action::StateChanged { from, to, reason });
-        out.push(Action::Notify(to));
     }
 
     fn send_advert(&mut self, priority: u8, out: &mut Vec<Action>) {

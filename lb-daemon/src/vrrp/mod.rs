@@ -23,7 +23,9 @@
 //! - `garp`: gratuitous ARP / unsolicited NA on AF_PACKET;
 //! - `track`: track_interface (link state) and vrrp_script (child processes);
 //! - `notify`: notify scripts as child processes;
-//! - `status`: the shared [`StatusBoard`] others read.
+//! - `status`: the shared [`StatusBoard`] others read;
+//! - `restart`: what a master leaves for the next lbd on a restart
+//!   (`--on-exit keep`), so that it resumes as master with no transition.
 
 pub mod addresses;
 pub mod config_map;
@@ -35,6 +37,7 @@ pub mod notify;
 pub mod packet;
 pub mod params;
 pub mod reason;
+pub mod restart;
 pub mod status;
 pub mod sync_group;
 pub mod tasks;

@@ -83,6 +83,12 @@ pub struct InstanceParams {
     /// keepalived's `higher_prio_send_advert`: as master, send one more
     /// advert before yielding to a higher-priority one.
     pub higher_prio_send_advert: bool,
+    /// Start directly as master, keeping the virtual addresses already in
+    /// place: the previous lbd was master and exited for a restart
+    /// (`--on-exit keep`) moments ago. Set by the daemon only; a tracker
+    /// that is down at startup still wins (Fault, addresses removed).
+    #[serde(default)]
+    pub resume_master: bool,
 }
 
 impl InstanceParams {
@@ -112,6 +118,7 @@ impl InstanceParams {
             down_timer_adverts: 3,
             lower_prio_no_advert: false,
             higher_prio_send_advert: false,
+            resume_master: false,
         }
     }
 

@@ -10,6 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,8 +27,10 @@ use super::garp::GarpSender;
 use super::instance::{Action, Event, Instance, State, TrackerEffect};
 use super::network::{Received, VrrpSocket};
 use super::notify;
+use super::restart::{self, KeptMaster, RestartState};
 use super::status::{now_secs, InstanceStatus, StatusBoard, Transition};
 use super::sync_group::SyncGroup;
+use super::timing;
 use super::track::{self, TrackerMsg};
 
 /// How long a unit that could not start waits before trying again.
@@ -41,26 +45,36 @@ const CHANNEL: usize = 256;
 pub struct VrrpRuntime {
     status: StatusBoard,
     units: BTreeMap<String, Unit>,
+    /// What the previous lbd left for a restart; used by the units started
+    /// with the runtime only (not by those a reload starts).
+    resume: Option<Arc<RestartState>>,
 }
 
 struct Unit {
     spec: UnitSpec,
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    /// Set before `stop` for a restart: masters keep their addresses.
+    keep_masters: Arc<AtomicBool>,
+    /// The masters it kept (empty unless `keep_masters`).
+    task: JoinHandle<Vec<KeptMaster>>,
 }
 
 impl VrrpRuntime {
     /// Starts every instance of `config`. Fails, starting nothing, when the
     /// configuration cannot run; an interface that is missing is retried.
-    pub fn start(config: &Config) -> anyhow::Result<VrrpRuntime> {
+    /// `resume`: what the previous lbd recorded when it exited for a
+    /// restart (see [`restart`]); its masters resume as master.
+    pub fn start(config: &Config, resume: Option<RestartState>) -> anyhow::Result<VrrpRuntime> {
         let plan = plan(config)?;
         let mut rt = VrrpRuntime {
             status: StatusBoard::default(),
             units: BTreeMap::new(),
+            resume: resume.map(Arc::new),
         };
         for spec in plan {
             rt.spawn(spec);
         }
+        rt.resume = None;
         Ok(rt)
     }
 
@@ -103,26 +117,62 @@ impl VrrpRuntime {
 
     /// Stops every instance: a master sends priority 0 and removes its
     /// addresses; notify_stop runs.
-    pub async fn shutdown(mut self) {
-        let units = std::mem::take(&mut self.units);
-        for unit in units.values() {
-            let _ = unit.stop.send(true);
+    pub async fn shutdown(self) {
+        self.stop_all(false).await;
+    }
+
+    /// Stops for a restart (`--on-exit keep`): a master keeps its addresses
+    /// and sends no priority 0, and is recorded in `run_dir` so that the
+    /// next lbd resumes it; backups stop as on [`VrrpRuntime::shutdown`].
+    pub async fn shutdown_for_restart(self, run_dir: &Path) {
+        let kept = self.stop_all(true).await;
+        if kept.is_empty() {
+            return;
         }
-        for (_, unit) in units {
-            self.stop_unit(unit).await;
+        let names: Vec<&str> = kept.iter().map(|k| k.instance.as_str()).collect();
+        let state = RestartState::new(kept.clone(), std::time::SystemTime::now());
+        match restart::write(run_dir, &state) {
+            Ok(()) => info!(
+                file = %restart::path(run_dir).display(),
+                instances = ?names,
+                "masters keep their addresses for the next lbd"
+            ),
+            Err(e) => error!(
+                dir = %run_dir.display(),
+                "recording the masters for the next lbd: {e:#}; it will start them as backups"
+            ),
         }
     }
 
-    async fn stop_unit(&self, unit: Unit) {
+    async fn stop_all(mut self, keep_masters: bool) -> Vec<KeptMaster> {
+        let units = std::mem::take(&mut self.units);
+        for unit in units.values() {
+            unit.keep_masters.store(keep_masters, Ordering::SeqCst);
+            let _ = unit.stop.send(true);
+        }
+        let mut kept = Vec::new();
+        for (_, unit) in units {
+            kept.extend(self.stop_unit(unit).await);
+        }
+        kept
+    }
+
+    async fn stop_unit(&self, unit: Unit) -> Vec<KeptMaster> {
         let _ = unit.stop.send(true);
         let mut task = unit.task;
-        if tokio::time::timeout(STOP_TIMEOUT, &mut task).await.is_err() {
-            warn!(unit = %unit.spec.key(), "did not stop in time: aborted");
-            task.abort();
-        }
+        let kept = match tokio::time::timeout(STOP_TIMEOUT, &mut task).await {
+            Ok(Ok(kept)) => kept,
+            Ok(Err(_)) => Vec::new(),
+            Err(_) => {
+                warn!(unit = %unit.spec.key(), "did not stop in time: aborted");
+                task.abort();
+                Vec::new()
+            }
+        };
         for i in &unit.spec.instances {
             self.status.remove(i.name());
         }
+        kept
     }
 
     fn spawn(&mut self, spec: UnitSpec) {
@@ -130,15 +180,34 @@ impl VrrpRuntime {
         let key = spec.key();
         let status = self.status.clone();
         let unit = spec.clone();
+        let keep_masters = Arc::new(AtomicBool::new(false));
+        let keep = keep_masters.clone();
+        let resume = self.resume.clone();
         let task = tokio::spawn(async move {
             // A netlink connection per unit: a connection serves one dump
             // at a time (a second one gets EBUSY).
             match Kernel::new() {
-                Ok(kernel) => Driver::new(unit, kernel, status).run(stop_rx).await,
-                Err(e) => error!(unit = %unit.key(), "netlink: {e}"),
+                Ok(kernel) => {
+                    let mut driver = Driver::new(unit, kernel, status);
+                    driver.resume = resume;
+                    driver.keep_masters = keep;
+                    driver.run(stop_rx).await
+                }
+                Err(e) => {
+                    error!(unit = %unit.key(), "netlink: {e}");
+                    Vec::new()
+                }
             }
         });
-        self.units.insert(key, Unit { spec, stop, task });
+        self.units.insert(
+            key,
+            Unit {
+                spec,
+                stop,
+                keep_masters,
+                task,
+            },
+        );
     }
 }
 
@@ -191,6 +260,10 @@ struct Driver {
     status: StatusBoard,
     members: Vec<Member>,
     group: Option<SyncGroup>,
+    /// The previous lbd's masters, for setup.
+    resume: Option<Arc<RestartState>>,
+    /// Read on stop: masters keep their addresses (a restart).
+    keep_masters: Arc<AtomicBool>,
 }
 
 impl Driver {
@@ -213,10 +286,13 @@ impl Driver {
             status,
             members,
             group,
+            resume: None,
+            keep_masters: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+    /// Runs until `stop`; returns the masters kept for a restart.
+    async fn run(mut self, mut stop: watch::Receiver<bool>) -> Vec<KeptMaster> {
         let (tx, mut rx) = mpsc::channel::<Input>(CHANNEL);
         for i in 0..self.members.len() {
             self.publish(i);
@@ -256,7 +332,7 @@ impl Driver {
                             run.reader.abort();
                         }
                     }
-                    return;
+                    return Vec::new();
                 }
                 _ = tokio::time::sleep(RETRY) => {}
             }
@@ -328,9 +404,37 @@ impl Driver {
             }
         }
 
-        // Shutdown: priority 0 from a master, addresses removed, notify_stop.
-        for i in 0..self.members.len() {
-            self.event(i, Event::Shutdown).await;
+        let mut kept = Vec::new();
+        if self.keep_masters.load(Ordering::SeqCst) {
+            // A restart: masters are left as they are (addresses in place,
+            // no priority 0, no notify) for the next lbd to resume; the
+            // others stop. No sync group round: the group is going away.
+            for i in 0..self.members.len() {
+                let m = &self.members[i];
+                let Some(run) = &m.run else { continue };
+                if run.core.state() == State::Master {
+                    let _g = m.span.enter();
+                    info!("master: addresses kept for the next lbd (restart)");
+                    kept.push(KeptMaster {
+                        instance: m.spec.name().to_string(),
+                        vrid: m.spec.config.virtual_router_id,
+                        interface: m.spec.interface.clone(),
+                    });
+                    continue;
+                }
+                let actions = {
+                    let m = &mut self.members[i];
+                    let Some(run) = m.run.as_mut() else { continue };
+                    let _g = m.span.enter();
+                    run.core.handle(Event::Shutdown, Instant::now())
+                };
+                self.apply(i, actions).await;
+            }
+        } else {
+            // Shutdown: priority 0 from a master, addresses removed, notify_stop.
+            for i in 0..self.members.len() {
+                self.event(i, Event::Shutdown).await;
+            }
         }
         for t in trackers {
             t.abort();
@@ -340,6 +444,7 @@ impl Driver {
                 run.reader.abort();
             }
         }
+        kept
     }
 
     async fn setup(&mut self, i: usize, tx: &mpsc::Sender<Input>) -> anyhow::Result<Running> {
@@ -367,7 +472,10 @@ impl Driver {
                     )
                 })?,
         };
-        let core = Instance::new(spec.params(src))
+        let mut params = spec.params(src);
+        params.resume_master = self.resumes(&spec, &params).await;
+        let resume_master = params.resume_master;
+        let core = Instance::new(params)
             .map_err(|e| anyhow::anyhow!("vrrp_instance `{}`: {e}", spec.name()))?;
         for w in core.warnings() {
             warn!("{w}");
@@ -401,11 +509,12 @@ impl Driver {
         }
         // Addresses a previous run left behind (kill -9) must go: a backup
         // never holds them.
+        // Unless this instance resumes as master after a restart.
         let mut stale = false;
         for a in &spec.config.virtual_ipaddress {
             stale |= self.kernel.has_address(a.addr).await.unwrap_or(false);
         }
-        if stale {
+        if stale && !resume_master {
             info!("removing virtual addresses left from an earlier run");
             self.remove_addresses(&spec, link.index).await;
         }
@@ -427,6 +536,41 @@ impl Driver {
             reader,
             last_error_log: None,
         })
+    }
+
+    /// Whether the previous lbd left this instance as master moments ago
+    /// (within its master-down interval, so no backup has taken over) with
+    /// every virtual address still in place.
+    async fn resumes(&self, spec: &InstanceSpec, params: &super::params::InstanceParams) -> bool {
+        let Some(state) = &self.resume else {
+            return false;
+        };
+        let vrid = spec.config.virtual_router_id;
+        if state.find(spec.name(), vrid, &spec.interface).is_none() {
+            return false;
+        }
+        let age = state.age(std::time::SystemTime::now());
+        let window = timing::master_down_interval(
+            params.version,
+            params.priority,
+            params.advert_int,
+            params.down_timer_adverts,
+        );
+        if age >= window {
+            info!(
+                age_ms = age.as_millis() as u64,
+                window_ms = window.as_millis() as u64,
+                "was master before the restart, too long ago: starting as usual"
+            );
+            return false;
+        }
+        for a in &spec.config.virtual_ipaddress {
+            if !self.kernel.has_address(a.addr).await.unwrap_or(false) {
+                info!(addr = %a.addr, "was master before the restart, but a virtual address is gone: starting as usual");
+                return false;
+            }
+        }
+        true
     }
 
     fn start_trackers(

@@ -949,3 +949,63 @@ fn ipv6_v3_instance_runs() {
     assert_eq!(inst.counters().adverts_received, 1);
     assert_eq!(inst.state(), State::Backup);
 }
+
+#[test]
+fn resume_master_keeps_addresses_and_adverts_at_once() {
+    let t0 = Instant::now();
+    let mut p = params(Version::V3, 100);
+    p.advert_int = AdvertInterval::from_centis(20);
+    p.resume_master = true;
+    let (mut inst, actions) = start(p, t0);
+    // No AddAddresses, no RemoveAddresses, no notify hooks: to the network
+    // and to the scripts the restart never happened.
+    assert_eq!(
+        actions,
+        vec![
+            Action::SendAdvert { priority: 100 },
+            Action::SendGratuitous { count: 5 },
+            Action::StateChanged {
+                from: State::Initialize,
+                to: State::Master,
+                reason: TransitionReason::Resumed,
+            },
+        ]
+    );
+    assert_eq!(inst.state(), State::Master);
+    assert_eq!(inst.counters().became_master, 0);
+    // Adverts go on at the configured interval.
+    assert_eq!(inst.next_deadline(), Some(t0 + 200 * MS));
+    assert_eq!(
+        inst.handle(Event::TimerFired, t0 + 200 * MS),
+        vec![Action::SendAdvert { priority: 100 }]
+    );
+    assert_eq!(inst.next_deadline(), Some(t0 + 400 * MS));
+    // And it is an ordinary master: a higher priority takes over.
+    let actions = inst.handle(advert_event(&inst, lower_peer(), 200), t0 + 300 * MS);
+    assert!(actions.contains(&Action::RemoveAddresses), "{actions:?}");
+    assert_eq!(inst.state(), State::Backup);
+}
+
+#[test]
+fn resume_master_with_a_fault_at_startup_removes_the_addresses() {
+    let t0 = Instant::now();
+    let mut p = params(Version::V3, 100);
+    p.resume_master = true;
+    let mut inst = Instance::new(p).unwrap();
+    inst.handle(
+        Event::TrackerChanged {
+            tracker: "interface:eth0".into(),
+            effect: TrackerEffect::Fault(true),
+        },
+        t0,
+    );
+    let actions = inst.handle(Event::Startup, t0);
+    let mut want = vec![Action::RemoveAddresses];
+    want.extend(changed(
+        State::Initialize,
+        State::Fault,
+        TransitionReason::Startup,
+    ));
+    assert_eq!(actions, want);
+    assert_eq!(inst.next_deadline(), None);
+}
