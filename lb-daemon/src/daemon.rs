@@ -87,7 +87,21 @@ struct State {
     health: tokio::sync::watch::Receiver<std::sync::Arc<health::Verdicts>>,
 }
 
-pub async fn run(opts: Options) -> anyhow::Result<()> {
+/// How lbd ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// SIGTERM/SIGINT: a stop.
+    Stopped,
+    /// SIGUSR1: a restart in place; the next lbd takes over the data plane
+    /// and resumes the VRRP masters (exit status `RESTART_EXIT_STATUS`).
+    Restart,
+}
+
+/// The exit status of a restart in place (EX_TEMPFAIL); the systemd unit
+/// has `RestartForceExitStatus=75`.
+pub const RESTART_EXIT_STATUS: u8 = 75;
+
+pub async fn run(opts: Options) -> anyhow::Result<Exit> {
     let config = load_config(&opts.config_file).map_err(|d| anyhow::anyhow!("{d}"))?;
     let mut ops =
         control::Operations::start(&opts.control, opts.config_file.clone(), &config).await?;
@@ -118,7 +132,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
 
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigusr1 = signal(SignalKind::user_defined1())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    let mut exit = Exit::Stopped;
     let mut next = Duration::ZERO;
     // Reconcile at `last + next`: a deadline, so that other arms firing
     // often (the watchdog) never postpone it.
@@ -128,6 +144,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         tokio::select! {
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
+            _ = sigusr1.recv() => {
+                info!("SIGUSR1: restarting in place (data plane and VRRP masters kept for the next lbd)");
+                exit = Exit::Restart;
+                break;
+            }
             _ = sighup.recv() => {
                 ops.reloading();
                 match load_config(&opts.config_file) {
@@ -198,23 +219,26 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
     }
     ops.stopping();
-    // VRRP first: a master hands over (priority 0) and removes its
-    // addresses while the data plane still carries traffic. For a restart
-    // (--on-exit keep) it keeps them and the next lbd resumes as master.
+    // VRRP first: on a stop a master hands over (priority 0) and removes
+    // its addresses while the data plane still carries traffic. On a
+    // restart in place (SIGUSR1) it keeps them, and the next lbd resumes as
+    // master before the backups' master-down timers fire.
+    let restart = exit == Exit::Restart;
     if let Some(vrrp) = vrrp {
-        if opts.keep_on_exit {
+        if restart {
             vrrp.shutdown_for_restart(&opts.run_dir).await;
         } else {
             vrrp.shutdown().await;
         }
     }
     if let Some(mut state) = state {
-        // Detaches (or leaves forwarding for the next lbd, with --on-exit keep).
-        state.dataplane.shutdown(opts.keep_on_exit);
+        // Detaches, or leaves forwarding for the next lbd (--on-exit keep,
+        // or a restart in place).
+        state.dataplane.shutdown(opts.keep_on_exit || restart);
         drop(state);
     }
     info!("stopped");
-    Ok(())
+    Ok(exit)
 }
 
 async fn reload_vrrp(

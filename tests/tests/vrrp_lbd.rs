@@ -480,11 +480,18 @@ fn vrrp_lbd_restart_of_the_master_is_no_transition() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let names = lab.routers.iter().map(|r| r.name.clone()).collect();
     let watcher = watch_vip(names, stop.clone());
-    // systemctl restart: SIGTERM, wait for the exit, start again.
+    // A restart in place: SIGUSR1 (what `systemctl kill -s USR1 lbd` sends;
+    // the unit restarts lbd on exit status 75), wait for the exit, start
+    // again.
     let start = Instant::now();
-    lab.signal("a", libc::SIGTERM).unwrap();
+    lab.signal("a", libc::SIGUSR1).unwrap();
     let status = lab.wait_exit("a", SECS_5).unwrap();
-    assert!(status.success(), "lbd exit: {status}\n{}", lab.log("a"));
+    assert_eq!(
+        status.code(),
+        Some(75),
+        "lbd exit: {status}\n{}",
+        lab.log("a")
+    );
     let state_file = lab.run_dir(0).join("vrrp-state.json");
     assert!(state_file.exists(), "no restart state\n{}", lab.log("a"));
     lab.start_with("a2", 0, Daemon::Lbd, &a, &keep).unwrap();
@@ -500,7 +507,10 @@ fn vrrp_lbd_restart_of_the_master_is_no_transition() {
     );
     assert_eq!(b_masters(&lab), 0, "b took over\n{}", lab.logs());
     let log_a = lab.log("a");
-    let exiting = log_a.split("SIGTERM: stopping").nth(1).unwrap_or_default();
+    let exiting = log_a
+        .split("SIGUSR1: restarting in place")
+        .nth(1)
+        .unwrap_or_default();
     assert!(
         !exiting.contains("VRRP state change"),
         "the old master stepped down\n{log_a}"

@@ -67,7 +67,8 @@ fn main() -> std::process::ExitCode {
         }
     };
     match rt.block_on(daemon::run(opts)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(daemon::Exit::Stopped) => std::process::ExitCode::SUCCESS,
+        Ok(daemon::Exit::Restart) => std::process::ExitCode::from(daemon::RESTART_EXIT_STATUS),
         Err(e) => {
             tracing::error!("{e:#}");
             std::process::ExitCode::FAILURE
