@@ -14,6 +14,7 @@ mod keywords;
 mod lexer;
 mod model;
 mod net;
+mod ssl;
 mod tree;
 mod validate;
 mod values;
@@ -106,7 +107,7 @@ static TOP_KEYWORDS: &[Keyword<Config>] = &[
     unsupported("vrrp_track_file"),
     unsupported("track_file"),
     unsupported("bfd_instance"),
-    unsupported("SSL"),
+    kw("SSL", |s, st, c| c.ssl = ssl::build(s, st)),
     unsupported("net_namespace"),
     unsupported("net_namespace_ipvs"),
     unsupported("use_pid_dir"),

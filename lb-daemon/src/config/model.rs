@@ -71,6 +71,20 @@ pub struct Config {
     pub vrrp_instances: Vec<VrrpInstance>,
     pub virtual_server_groups: Vec<VirtualServerGroup>,
     pub virtual_servers: Vec<VirtualServer>,
+    /// The top-level `SSL { ... }` block (for SSL_GET).
+    pub ssl: Option<SslDefs>,
+}
+
+/// `SSL { ca FILE certificate FILE key FILE password P }`: with `ca`,
+/// SSL_GET verifies the real servers' certificates against it (without it,
+/// as keepalived, it does not verify them).
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct SslDefs {
+    pub ca: Option<PathBuf>,
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    #[serde(skip)]
+    pub password: Option<String>,
 }
 
 // ---------------------------------------------------------------- global_defs

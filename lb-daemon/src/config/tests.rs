@@ -1060,3 +1060,16 @@ fn lvs_timeouts_are_read_in_any_order_and_bad_ones_located() {
         "t.conf:2:19: error: invalid `lvs_timeouts` value `0`: expected seconds, at least 1"
     );
 }
+
+#[test]
+fn ssl_block_gives_the_ca_and_warns_about_client_certificates() {
+    let l = ok("SSL {\n ca /etc/lb/ca.pem\n certificate /etc/lb/c.pem\n}\n");
+    assert_eq!(
+        l.config.ssl.as_ref().unwrap().ca.as_deref(),
+        Some(Path::new("/etc/lb/ca.pem"))
+    );
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    assert!(l.warnings[0]
+        .to_string()
+        .starts_with("t.conf:1:1: warning: SSL client certificates"));
+}

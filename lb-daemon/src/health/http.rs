@@ -33,7 +33,13 @@ const MAX_HEAD: usize = 16 * 1024;
 pub async fn probe(spec: &ProbeSpec) -> Outcome {
     let (check, tls) = match &spec.kind {
         CheckerKind::Http(h) => (h, None),
-        CheckerKind::Ssl(h) => (h, Some(default_tls())),
+        CheckerKind::Ssl(h) => match &spec.ca {
+            None => (h, Some(default_tls())),
+            Some(ca) => match tls_for_ca_file(ca) {
+                Ok(tls) => (h, Some(tls)),
+                Err(e) => return Outcome::down(e),
+            },
+        },
         _ => return Outcome::down("not an HTTP checker"),
     };
     probe_with(spec, check, tls).await
@@ -242,6 +248,31 @@ pub fn default_tls() -> Arc<ClientConfig> {
                 .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
                 .with_no_client_auth();
             Arc::new(config)
+        })
+        .clone()
+}
+
+/// The configuration verifying against the CA in `path` (PEM, one or more
+/// certificates), read once per path. A CA that cannot be read fails the
+/// check rather than skipping verification.
+pub fn tls_for_ca_file(path: &std::path::Path) -> Result<Arc<ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use std::{collections::HashMap, path::PathBuf, sync::Mutex};
+    type Cache = Mutex<HashMap<PathBuf, Result<Arc<ClientConfig>, String>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Cache::default);
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    cache
+        .entry(path.to_path_buf())
+        .or_insert_with(|| {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("SSL ca {}: {e}", path.display()))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("SSL ca {}: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!("SSL ca {}: no certificate in it", path.display()));
+            }
+            tls_with_ca(&certs)
         })
         .clone()
 }

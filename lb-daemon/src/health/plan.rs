@@ -48,6 +48,8 @@ pub struct ProbeSpec {
     pub connect_timeout: Duration,
     pub timing: Timing,
     pub kind: CheckerKind,
+    /// SSL_GET: the CA to verify the server against (`SSL { ca }`).
+    pub ca: Option<std::path::PathBuf>,
 }
 
 impl ProbeSpec {
@@ -131,7 +133,8 @@ impl HealthPlan {
             for rs in &vs.real_servers {
                 let mut probes = Vec::new();
                 for checker in &rs.checkers {
-                    for spec in probe_specs(rs.addr, checker) {
+                    let ca = config.ssl.as_ref().and_then(|s| s.ca.as_deref());
+                    for spec in probe_specs(rs.addr, checker, ca) {
                         probes.push(spec.key.clone());
                         plan.probes
                             .entry(spec.key.clone())
@@ -178,7 +181,7 @@ fn endpoint(
 /// `host` blocks one per host (as keepalived turns each into a checker; the
 /// real server itself is checked too only if the block sets a connection
 /// option of its own).
-fn probe_specs(backend: SocketAddr, c: &Checker) -> Vec<ProbeSpec> {
+fn probe_specs(backend: SocketAddr, c: &Checker, ca: Option<&std::path::Path>) -> Vec<ProbeSpec> {
     let timing = Timing {
         retry: c.retry,
         delay_before_retry: c.delay_before_retry,
@@ -198,6 +201,10 @@ fn probe_specs(backend: SocketAddr, c: &Checker) -> Vec<ProbeSpec> {
             connect_timeout,
             timing,
             kind: c.kind.clone(),
+            ca: match c.kind {
+                CheckerKind::Ssl(_) => ca.map(std::path::Path::to_path_buf),
+                _ => None,
+            },
         }
     };
     let mut out = Vec::new();

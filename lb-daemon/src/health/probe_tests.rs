@@ -30,6 +30,7 @@ fn spec(kind: CheckerKind, target: SocketAddr, timeout_ms: u64) -> ProbeSpec {
             alpha: false,
         },
         kind,
+        ca: None,
     }
 }
 
@@ -265,6 +266,26 @@ async fn ssl_get_speaks_tls_without_verifying_and_sends_sni_when_asked() {
     assert_eq!(o, Outcome::up());
     let o = http::probe_with(&s, &check, Some(http::tls_with_ca(&[cert]).unwrap())).await;
     assert!(is_down(&o, "invalid peer certificate"), "{o:?}");
+
+    // The same through the configuration's `SSL { ca FILE }` (PEM).
+    let dir = std::env::temp_dir().join(format!("lb-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pem = |der: &[u8], name: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, pem_certificate(der)).unwrap();
+        p
+    };
+    let mut with_ca = spec(CheckerKind::Ssl(check.clone()), addr, 2000);
+    with_ca.ca = Some(pem(include_bytes!("testdata/ca.der"), "ca.pem"));
+    assert_eq!(http::probe(&with_ca).await, Outcome::up());
+    with_ca.ca = Some(pem(include_bytes!("testdata/cert.der"), "not-the-ca.pem"));
+    let o = http::probe(&with_ca).await;
+    assert!(is_down(&o, "invalid peer certificate"), "{o:?}");
+    // A CA that cannot be read fails the check; it never skips verifying.
+    with_ca.ca = Some(dir.join("missing.pem"));
+    let o = http::probe(&with_ca).await;
+    assert!(is_down(&o, "missing.pem"), "{o:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 
     // Plain HTTP to a TLS server fails.
     let o = http::probe(&spec(CheckerKind::Http(check), addr, 1000)).await;
@@ -567,4 +588,27 @@ mod runner {
         // The hanging one has no result yet.
         assert_eq!(snap.services[0].backends[2].checkers[0].last_result, None);
     }
+}
+
+/// A DER certificate as PEM.
+fn pem_certificate(der: &[u8]) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::new();
+    for chunk in der.chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, b| (n << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(B64[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
 }
