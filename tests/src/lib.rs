@@ -10,6 +10,7 @@ pub mod frames;
 pub mod lab;
 pub mod nat_lab;
 pub mod netns;
+pub mod testrun;
 pub mod vrrp_lab;
 
 use std::path::PathBuf;

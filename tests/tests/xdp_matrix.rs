@@ -22,6 +22,7 @@ use lb_daemon::{
 use lb_tests::{
     fibnet::{FibNet, V0_ADDR4, V0_ADDR6, V0_MAC},
     frames,
+    testrun::run,
 };
 
 const XDP_PASS: u32 = 2;
@@ -100,38 +101,10 @@ fn with_dataplane<T: Send + 'static>(
     let v0 = net.v0;
     net.ns
         .enter(move || {
-            let object = lb_daemon::bpf_object::embedded()?;
-            let mut dp = XdpDataplane::load(object)?;
-            dp.set_interface_mac(1, MacAddr(LB_MAC))?;
-            dp.set_interface(&Interface {
-                name: "v0".into(),
-                index: v0,
-                mac: MacAddr(V0_MAC),
-                mtu: 1500,
-            })?;
-            dp.set_tunnel_source(
-                Some(V0_ADDR4.parse().unwrap()),
-                Some(V0_ADDR6.parse().unwrap()),
-            )?;
+            let mut dp = lb_tests::testrun::fib_dataplane(LB_MAC, v0)?;
             Ok(f(&mut dp, v0))
         })
         .expect("test in namespace")
-}
-
-fn run(dp: &mut XdpDataplane, frame: &[u8]) -> (u32, Vec<u8>) {
-    let mut out = vec![0u8; frame.len() + 256];
-    let opts = TestRunOptions {
-        data_in: Some(frame),
-        data_out: Some(&mut out),
-        ..TestRunOptions::default()
-    };
-    let r = dp
-        .program()
-        .unwrap()
-        .test_run(opts)
-        .expect("BPF_PROG_TEST_RUN");
-    out.truncate(r.data_size_out as usize);
-    (r.return_value, out)
 }
 
 fn packet(v6: bool, sport: u16, flags: u8) -> Vec<u8> {

@@ -12,7 +12,10 @@ use lb_daemon::{
     dataplane::{xdp::XdpDataplane, BackendSpec, Dataplane, Proto, ServiceSpec},
     net::MacAddr,
 };
-use lb_tests::frames::{self, ETH_P_ARP, ETH_P_IPV4, ETH_P_IPV6};
+use lb_tests::{
+    frames::{self, ETH_P_ARP, ETH_P_IPV4, ETH_P_IPV6},
+    testrun::run,
+};
 
 const XDP_PASS: u32 = 2;
 const XDP_TX: u32 = 3;
@@ -52,23 +55,6 @@ fn dataplane() -> XdpDataplane {
     ])
     .unwrap();
     dp
-}
-
-/// Runs one frame through the program: (action, frame as it left).
-fn run(dp: &mut XdpDataplane, frame: &[u8]) -> (u32, Vec<u8>) {
-    let mut out = vec![0u8; frame.len() + 256];
-    let opts = TestRunOptions {
-        data_in: Some(frame),
-        data_out: Some(&mut out),
-        ..TestRunOptions::default()
-    };
-    let r = dp
-        .program()
-        .unwrap()
-        .test_run(opts)
-        .expect("BPF_PROG_TEST_RUN");
-    out.truncate(r.data_size_out as usize);
-    (r.return_value, out)
 }
 
 fn syn(sport: u16) -> Vec<u8> {

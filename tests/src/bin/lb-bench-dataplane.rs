@@ -12,13 +12,10 @@ use std::net::{IpAddr, SocketAddr};
 use anyhow::{Context, Result};
 use aya::programs::{TestRun, TestRunOptions, Xdp};
 use lb_daemon::{
-    dataplane::{xdp::XdpDataplane, Algo, BackendSpec, Dataplane, Mode, Proto, ServiceSpec},
-    net::{Interface, MacAddr},
+    dataplane::{Algo, BackendSpec, Dataplane, Mode, Proto, ServiceSpec},
+    net::MacAddr,
 };
-use lb_tests::{
-    fibnet::{FibNet, V0_ADDR4, V0_ADDR6, V0_MAC},
-    frames,
-};
+use lb_tests::{fibnet::FibNet, frames};
 
 const LB_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
@@ -171,18 +168,7 @@ fn bench(calls: u32, filter: &str, v0: u32) -> Result<Vec<Row>> {
 
     // A fresh data plane (empty tables) for every fixture, so no fixture
     // pays for another's flows.
-    let fresh = || -> Result<XdpDataplane> {
-        let mut dp = XdpDataplane::load(object)?;
-        dp.set_interface_mac(1, MacAddr(LB_MAC))?;
-        dp.set_interface(&Interface {
-            name: "v0".into(),
-            index: v0,
-            mac: MacAddr(V0_MAC),
-            mtu: 1500,
-        })?;
-        dp.set_tunnel_source(Some(V0_ADDR4.parse()?), Some(V0_ADDR6.parse()?))?;
-        Ok(dp)
-    };
+    let fresh = || lb_tests::testrun::fib_dataplane(LB_MAC, v0);
     for v6 in [false, true] {
         let fam = if v6 { "v6" } else { "v4" };
         // Pass-through: TCP to an address that is not a VIP, with services set.

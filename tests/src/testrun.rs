@@ -1,0 +1,49 @@
+//! Driving the real program with BPF_PROG_TEST_RUN.
+
+use std::net::IpAddr;
+
+use anyhow::Result;
+use aya::programs::{TestRun, TestRunOptions};
+use lb_daemon::{
+    dataplane::xdp::XdpDataplane,
+    net::{Interface, MacAddr},
+};
+
+use crate::fibnet::{V0_ADDR4, V0_ADDR6, V0_MAC};
+
+/// Runs one frame through the XDP program: (verdict, the frame as it left).
+pub fn run(dp: &mut XdpDataplane, frame: &[u8]) -> (u32, Vec<u8>) {
+    let mut out = vec![0u8; frame.len() + 256];
+    let opts = TestRunOptions {
+        data_in: Some(frame),
+        data_out: Some(&mut out),
+        ..TestRunOptions::default()
+    };
+    let r = dp
+        .program()
+        .unwrap()
+        .test_run(opts)
+        .expect("BPF_PROG_TEST_RUN");
+    out.truncate(r.data_size_out as usize);
+    (r.return_value, out)
+}
+
+/// A data plane as the FIB fixtures want it, inside a `FibNet` namespace:
+/// `lb_mac` on loopback (where test-run frames arrive), `v0` (ifindex `v0`)
+/// recorded as an egress interface, and the TUN sources on v0's addresses.
+pub fn fib_dataplane(lb_mac: [u8; 6], v0: u32) -> Result<XdpDataplane> {
+    let object = lb_daemon::bpf_object::embedded()?;
+    let mut dp = XdpDataplane::load(object)?;
+    dp.set_interface_mac(1, MacAddr(lb_mac))?;
+    dp.set_interface(&Interface {
+        name: "v0".into(),
+        index: v0,
+        mac: MacAddr(V0_MAC),
+        mtu: 1500,
+    })?;
+    let (IpAddr::V4(a4), IpAddr::V6(a6)) = (V0_ADDR4.parse()?, V0_ADDR6.parse()?) else {
+        anyhow::bail!("v0's addresses");
+    };
+    dp.set_tunnel_source(Some(a4), Some(a6))?;
+    Ok(dp)
+}
