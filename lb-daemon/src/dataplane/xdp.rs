@@ -3,7 +3,7 @@
 use std::{
     collections::HashMap as StdHashMap,
     net::{IpAddr, SocketAddr},
-    path::{Path, PathBuf},
+    path::PathBuf,
 };
 
 use aya::{
@@ -1092,9 +1092,4 @@ impl Dataplane for XdpDataplane {
             self.unpin_all();
         }
     }
-}
-
-/// Where `lbctl` finds the pinned maps.
-pub fn pinned_map(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
 }
