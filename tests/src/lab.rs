@@ -374,40 +374,17 @@ impl DrLab {
     ) -> Result<()> {
         self.lbd_starts += 1;
         let log = self.lbd_log_path();
-        let child = self
-            .lb
-            .ns
-            .command(crate::bin("lbd"))
-            .arg("-f")
+        let mut cmd = self.lb.ns.command(crate::bin("lbd"));
+        cmd.arg("-f")
             .arg(config)
             .args(["--interface", "eth0"])
             .arg("--control-socket")
             .arg(self.control_socket())
             .args(args)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .context("starting lbd")?;
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        let child = start_lbd(cmd, &log, ready)?;
         self.children.push(("lbd".into(), child));
-        let want = format!("ready={ready}");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.contains(&want) {
-                return Ok(());
-            }
-            if let Some((_, c)) = self.children.iter_mut().find(|(n, _)| n == "lbd") {
-                if let Some(st) = c.try_wait()? {
-                    bail!("lbd exited ({st}) before it was ready:\n{text}");
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("lbd not ready after 15 s:\n{text}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        Ok(())
     }
 
     /// Runs `lbctl ARGS...` on the host against this lab's lbd (its exit
@@ -492,6 +469,36 @@ impl Drop for DrLab {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// Starts lbd from `cmd` (its stderr in `log`) and waits, at most 15 s,
+/// until it has logged `ready=N` for a service: the backends of that
+/// service have their MACs (or next hops). Fails with the log when lbd
+/// exits or times out first.
+pub fn start_lbd(mut cmd: std::process::Command, log: &Path, ready: usize) -> Result<Child> {
+    let mut child = cmd
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()
+        .context("starting lbd")?;
+    let want = format!("ready={ready}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains(&want) {
+            return Ok(child);
+        }
+        if let Some(st) = child.try_wait()? {
+            bail!("lbd exited ({st}) before it was ready:\n{text}");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("lbd not ready after 15 s:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -12,13 +12,12 @@
 use std::{
     path::Path,
     process::{Child, Stdio},
-    time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 
 use crate::{
-    lab::{attach_xdp_pass, tempdir::TempDir},
+    lab::{attach_xdp_pass, start_lbd, tempdir::TempDir},
     netns::{self, Netns},
 };
 
@@ -140,33 +139,17 @@ impl NatLab {
 
     /// Starts lbd with extra arguments (e.g. `--dataplane tc`).
     pub fn start_lbd_with(&mut self, config: &Path, args: &[&str], ready: usize) -> Result<()> {
-        let log = self.dir.path().join("lbd.log");
-        let child = self
-            .lb
-            .command(crate::bin("lbd"))
-            .arg("-f")
+        let mut cmd = self.lb.command(crate::bin("lbd"));
+        cmd.arg("-f")
             .arg(config)
             .args(["--interface", "eth0", "--interface", "eth1"])
             .args(args)
             .args(["--pin-path", "none"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .context("starting lbd")?;
+            .arg("--control-socket")
+            .arg(self.dir.path().join("lbd.sock"));
+        let child = start_lbd(cmd, &self.dir.path().join("lbd.log"), ready)?;
         self.children.push(("lbd".into(), child));
-        let want = format!("ready={ready}");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let text = self.lbd_log();
-            if text.contains(&want) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("lbd not ready after 15 s:\n{text}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        Ok(())
     }
 
     pub fn lbd_log(&self) -> String {
