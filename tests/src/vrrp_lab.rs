@@ -134,6 +134,9 @@ impl VrrpLab {
                     .arg(&conf)
                     .arg("--run-dir")
                     .arg(self.run_dir(r))
+                    // A control socket of its own, never the host's.
+                    .arg("--control-socket")
+                    .arg(self.path(&format!("{name}.sock")))
                     .env("RUST_LOG", "info,lb_daemon::vrrp=debug");
                 c
             }
