@@ -69,7 +69,8 @@ enum Command {
     /// Benchmarks. `dataplane` (default): the XDP program's cost per packet
     /// with BPF_PROG_TEST_RUN (`cargo xtask bench dataplane -- CALLS`).
     /// `failover`: VRRP failover time, lbd against keepalived
-    /// (`cargo xtask bench failover -- --runs N`).
+    /// (`cargo xtask bench failover -- --runs N`). `ipvs`: requests/s and
+    /// CPU through the IPVS tier and the XDP (SKB) tier in the VM.
     Bench {
         #[arg(default_value = "dataplane")]
         what: String,
@@ -148,7 +149,17 @@ fn main() -> Result<()> {
             match what.as_str() {
                 "failover" => bench_failover::run(&args),
                 "dataplane" => build::run_bench_dataplane(&args),
-                other => anyhow::bail!("unknown benchmark `{other}` (known: dataplane, failover)"),
+                "ipvs" => {
+                    build::all(false)?;
+                    match vm::run(&build::target_dir(false), Some("--bench"))? {
+                        vm::Outcome::Ran { failed: 0, .. } => Ok(()),
+                        vm::Outcome::Ran { .. } => anyhow::bail!("the VM benchmark failed"),
+                        vm::Outcome::Skipped(why) => anyhow::bail!("VM benchmark skipped: {why}"),
+                    }
+                }
+                other => {
+                    anyhow::bail!("unknown benchmark `{other}` (known: dataplane, failover, ipvs)")
+                }
             }
         }
     }
