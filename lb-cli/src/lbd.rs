@@ -21,9 +21,10 @@ pub struct Args {
     /// Data plane tier: xdp, tc (the same program at clsact ingress, where
     /// XDP cannot serve), ipvs (the kernel's IPVS over generic netlink), or
     /// auto: XDP (native, then SKB), then TC, then IPVS, each skip logged
-    /// with its reason. A tier that cannot work is an error.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub dataplane: Dataplane,
+    /// with its reason. A tier that cannot work is an error. Without it:
+    /// `lb_dataplane` in global_defs, else auto.
+    #[arg(long, value_enum)]
+    pub dataplane: Option<Dataplane>,
     /// Interface to attach XDP (or TC) to (repeatable; not needed for IPVS,
     /// nor for a VRRP-only configuration).
     #[arg(short = 'i', long = "interface")]

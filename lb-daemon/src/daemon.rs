@@ -32,8 +32,9 @@ pub struct Options {
     pub config_file: PathBuf,
     pub interfaces: Vec<String>,
     pub xdp_mode: AttachMode,
-    /// Which data plane tier forwards (`--dataplane`).
-    pub tier: Tier,
+    /// Which data plane tier forwards (`--dataplane`); `None`: the
+    /// configuration's `lb_dataplane`, else auto.
+    pub tier: Option<Tier>,
     /// Use this eBPF object instead of the embedded one.
     pub bpf_object: Option<PathBuf>,
     /// Where maps and links are pinned; `None`: nothing is pinned.
@@ -339,10 +340,14 @@ impl State {
         for name in &opts.interfaces {
             interfaces.push(netlink.interface(name).await?);
         }
-        let mut dataplane = select::open(opts.tier, |hook| {
-            open_bpf(opts, &netlink, &interfaces, hook)
-        })
-        .await?;
+        let tier = opts.tier.unwrap_or(match config.global_defs.lb_dataplane {
+            Some(config::DataplaneTier::Xdp) => Tier::Xdp,
+            Some(config::DataplaneTier::Tc) => Tier::Tc,
+            Some(config::DataplaneTier::Ipvs) => Tier::Ipvs,
+            Some(config::DataplaneTier::Auto) | None => Tier::Auto,
+        });
+        let mut dataplane =
+            select::open(tier, |hook| open_bpf(opts, &netlink, &interfaces, hook)).await?;
         dataplane.set_timeouts(timeouts(config))?;
         let caps = dataplane.capabilities();
         info!(dataplane = %dataplane.describe(), "data plane ready");

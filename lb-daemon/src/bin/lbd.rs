@@ -37,12 +37,12 @@ fn main() -> std::process::ExitCode {
             XdpMode::Native => AttachMode::Native,
             XdpMode::Skb => AttachMode::Skb,
         },
-        tier: match args.dataplane {
+        tier: args.dataplane.map(|d| match d {
             Dataplane::Auto => Tier::Auto,
             Dataplane::Xdp => Tier::Xdp,
             Dataplane::Tc => Tier::Tc,
             Dataplane::Ipvs => Tier::Ipvs,
-        },
+        }),
         bpf_object: args.bpf_object,
         pin_path: (args.pin_path != "none").then(|| PathBuf::from(&args.pin_path)),
         keep_on_exit: args.on_exit == OnExit::Keep,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::diag::Sink;
 use super::keywords::{dispatch, kw, unsupported, Keyword};
-use super::model::{GlobalDefs, SmtpServer};
+use super::model::{DataplaneTier, GlobalDefs, SmtpServer};
 use super::tree::Stmt;
 use super::values::{
     flag_arg, one_arg, parse_u64, secs_arg, string_arg, u32_arg, uint_arg, user_arg, MAX_TIMER,
@@ -18,6 +18,23 @@ static KEYWORDS: &[Keyword<GlobalDefs>] = &[
     }),
     kw("smtp_server", smtp_server),
     kw("lvs_timeouts", lvs_timeouts),
+    kw("lb_dataplane", |s, st, g| {
+        let Some(w) = st.arg(0) else {
+            super::values::one_arg(s, st);
+            return;
+        };
+        super::values::warn_extra(s, st, 1);
+        g.lb_dataplane = match w.text.as_str() {
+            "auto" => Some(DataplaneTier::Auto),
+            "xdp" => Some(DataplaneTier::Xdp),
+            "tc" => Some(DataplaneTier::Tc),
+            "ipvs" => Some(DataplaneTier::Ipvs),
+            _ => {
+                super::values::bad_value(s, st, w, "expected auto, xdp, tc or ipvs");
+                return;
+            }
+        };
+    }),
     kw("smtp_helo_name", |s, st, g| {
         g.smtp_helo_name = string_arg(s, st)
     }),

@@ -98,6 +98,9 @@ pub struct GlobalDefs {
     pub smtp_helo_name: Option<String>,
     /// `lvs_timeouts`: connection idle timeouts (IPVS's defaults when unset).
     pub lvs_timeouts: LvsTimeouts,
+    /// `lb_dataplane auto|xdp|tc|ipvs` (lbd's own keyword; `--dataplane`
+    /// overrides it).
+    pub lb_dataplane: Option<DataplaneTier>,
     #[serde(serialize_with = "ser_duration")]
     pub smtp_connect_timeout: Duration,
     pub vrrp_version: u8,
@@ -131,6 +134,7 @@ impl Default for GlobalDefs {
             smtp_server: None,
             smtp_helo_name: None,
             lvs_timeouts: LvsTimeouts::default(),
+            lb_dataplane: None,
             smtp_connect_timeout: Duration::from_secs(30),
             vrrp_version: 2,
             vrrp_garp_master_delay: Duration::from_secs(5),
@@ -147,6 +151,16 @@ impl Default for GlobalDefs {
             location: Location::default(),
         }
     }
+}
+
+/// `lb_dataplane`: which data plane tier forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataplaneTier {
+    Auto,
+    Xdp,
+    Tc,
+    Ipvs,
 }
 
 /// `lvs_timeouts tcp N tcpfin N udp N`, in seconds; `None`: IPVS's default

@@ -1073,3 +1073,18 @@ fn ssl_block_gives_the_ca_and_warns_about_client_certificates() {
         .to_string()
         .starts_with("t.conf:1:1: warning: SSL client certificates"));
 }
+
+#[test]
+fn lb_dataplane_picks_the_tier_and_refuses_others() {
+    let c = clean("global_defs {\n lb_dataplane ipvs\n}\n");
+    assert_eq!(c.global_defs.lb_dataplane, Some(super::DataplaneTier::Ipvs));
+    let err = parse_str(
+        "global_defs {\n lb_dataplane dpdk\n}\n",
+        Path::new("t.conf"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "t.conf:2:15: error: invalid `lb_dataplane` value `dpdk`: expected auto, xdp, tc or ipvs"
+    );
+}
