@@ -131,13 +131,16 @@ impl Drop for BpfMount {
     }
 }
 
-#[test]
-fn restarting_lbd_under_load_loses_no_request() {
+/// Restarts lbd (stop with --on-exit keep, start again) under a steady
+/// request loop at `tier` (`xdp` or `tc`); no request may fail.
+fn restart_under_load(tier: &str) {
     let mut lab = DrLab::new().expect("lab");
     let pins = BpfMount::new(lab.dir.path().join("bpf"));
     let pin = pins.0.join("lb").display().to_string();
     let config = lb_tests::repo_root().join("examples/keepalived-dr.conf");
     let args = [
+        "--dataplane",
+        tier,
         "--xdp-mode",
         "native",
         "--pin-path",
@@ -173,10 +176,12 @@ fn restarting_lbd_under_load_loses_no_request() {
     // Stop: the program stays attached and keeps forwarding from the pins.
     let status = lab.stop_lbd().unwrap();
     assert!(status.success(), "{}", lab.lbd_log());
-    assert!(
-        lab.lb_xdp_attached().unwrap(),
-        "--on-exit keep detached XDP"
-    );
+    if tier == "xdp" {
+        assert!(
+            lab.lb_xdp_attached().unwrap(),
+            "--on-exit keep detached XDP"
+        );
+    }
     std::thread::sleep(Duration::from_millis(700));
     // A new lbd takes the pinned maps and link over.
     lab.start_lbd_with(&config, &args, 2).expect("second lbd");
@@ -192,9 +197,24 @@ fn restarting_lbd_under_load_loses_no_request() {
     );
     assert!(ok >= 20, "only {ok} requests made");
     assert!(log.contains("adopted the pinned data plane"), "{log}");
-    assert!(log.contains("took over the XDP link"), "{log}");
+    let took_over = if tier == "tc" {
+        "took over the TC link"
+    } else {
+        "took over the XDP link"
+    };
+    assert!(log.contains(took_over), "{log}");
     // This time detach: nothing is left attached.
     let _ = lab.stop_lbd();
+}
+
+#[test]
+fn restarting_lbd_under_load_loses_no_request() {
+    restart_under_load("xdp");
+}
+
+#[test]
+fn restarting_lbd_at_tc_under_load_loses_no_request() {
+    restart_under_load("tc");
 }
 
 const ALGOS: [&str; 6] = ["rr", "wrr", "lc", "wlc", "sh", "mh"];

@@ -404,17 +404,80 @@ impl XdpDataplane {
     /// interfaces where XDP cannot serve. TC attachments are not pinned: a
     /// restart re-attaches them.
     pub fn attach_tc(&mut self, iface: &Interface) -> Result<(), DataplaneError> {
-        use aya::programs::{tc, SchedClassifier, TcAttachType};
+        use aya::programs::{tc, tc::SchedClassifierLink, SchedClassifier, TcAttachType};
         self.set_interface(iface)?;
         let attach_err = |reason: String| DataplaneError::Attach {
             iface: iface.name.clone(),
             reason,
         };
+        let pin_err = |pin: &std::path::Path, reason: String| DataplaneError::Pin {
+            path: pin.display().to_string(),
+            reason,
+        };
+        let link_pin = self
+            .pin_path
+            .as_ref()
+            .map(|d| d.join(format!("tclink_{}", iface.name)));
+        // A link a previous lbd pinned (TCX, kernel 6.6+): the new program
+        // replaces the old one in it atomically, as for XDP.
+        if let Some(pin) = link_pin.as_ref().filter(|p| p.exists()) {
+            let taken = (|| -> Result<(), Box<dyn std::error::Error>> {
+                let pinned = PinnedLink::from_pin(pin)?;
+                let link = SchedClassifierLink::try_from(FdLink::from(pinned))?;
+                self.tc_program()?.attach_to_link(link)?;
+                Ok(())
+            })();
+            match taken {
+                Ok(()) => {
+                    info!(iface = %iface.name, "took over the TC link pinned by a previous lbd");
+                    self.attachments.push(Attachment {
+                        iface: iface.clone(),
+                        mode: "tc",
+                    });
+                    return Ok(());
+                }
+                Err(e) => {
+                    warn!(iface = %iface.name, "cannot take over the pinned TC link ({e}); attaching anew");
+                    let _ = std::fs::remove_file(pin);
+                }
+            }
+        }
         // An existing clsact qdisc is fine.
         let _ = tc::qdisc_add_clsact(&iface.name);
         let prog: &mut SchedClassifier = self.tc_program()?;
-        prog.attach(&iface.name, TcAttachType::Ingress)
+        let link = prog
+            .attach(&iface.name, TcAttachType::Ingress)
             .map_err(|e| attach_err(error_chain(&e)))?;
+        // Pinned when the kernel makes it a bpf_link (TCX, 6.6+, which aya
+        // then uses); older kernels attach through netlink, and a restart
+        // re-attaches (taking a netlink link out of aya would detach it).
+        let tcx = aya::util::KernelVersion::current()
+            .map(|v| v >= aya::util::KernelVersion::new(6, 6, 0))
+            .unwrap_or(false);
+        if let (Some(pin), true) = (link_pin, tcx) {
+            let owned = prog
+                .take_link(link)
+                .map_err(|source| DataplaneError::Program {
+                    name: lb_common::TC_PROGRAM,
+                    source,
+                })?;
+            match FdLink::try_from(owned) {
+                Ok(fd) => {
+                    let pinned = fd.pin(&pin).map_err(|e| pin_err(&pin, e.to_string()))?;
+                    let link = SchedClassifierLink::try_from(FdLink::from(pinned))
+                        .map_err(|e| pin_err(&pin, e.to_string()))?;
+                    self.tc_program()?.attach_to_link(link).map_err(|source| {
+                        DataplaneError::Program {
+                            name: lb_common::TC_PROGRAM,
+                            source,
+                        }
+                    })?;
+                }
+                Err(e) => {
+                    warn!(iface = %iface.name, "TC link not pinnable ({e}): a restart re-attaches")
+                }
+            }
+        }
         info!(iface = %iface.name, ifindex = iface.index, "TC attached (clsact ingress)");
         self.attachments.push(Attachment {
             iface: iface.clone(),
@@ -429,6 +492,7 @@ impl XdpDataplane {
         if let Some(dir) = &self.pin_path {
             for a in &self.attachments {
                 let _ = std::fs::remove_file(dir.join(format!("link_{}", a.iface.name)));
+                let _ = std::fs::remove_file(dir.join(format!("tclink_{}", a.iface.name)));
             }
             for n in names::ALL {
                 let _ = std::fs::remove_file(dir.join(n));
