@@ -545,11 +545,22 @@ impl Instance {
     /// RFC 5798 6.4.2 "If the Master_Down_Timer fires": advert first (so the
     /// old master lets go), then addresses, then gratuitous ARPs.
     fn become_master(&mut self, now: Instant, reason: TransitionReason, out: &mut Vec<Action>) {
+        self.start_mastering(now, true, out);
+        self.counters.became_master += 1;
+        self.transition(State::Master, reason, out);
+    }
+
+    /// What taking the master role does, whether new or resumed: advert
+    /// first (so an old master lets go), the addresses when they are not
+    /// already in place, gratuitous ARPs, and the advert and GARP timers.
+    fn start_mastering(&mut self, now: Instant, add_addresses: bool, out: &mut Vec<Action>) {
         self.clear_timers();
         self.master = None;
         self.master_adver_int = self.params.advert_int;
         self.send_advert(self.effective_priority, out);
-        out.push(Action::AddAddresses);
+        if add_addresses {
+            out.push(Action::AddAddresses);
+        }
         self.send_gratuitous(self.params.garp.master_repeat, out);
         let garp = &self.params.garp;
         self.advert_at = Some(now + self.params.advert_int.as_duration());
@@ -559,8 +570,6 @@ impl Instance {
         if !garp.master_refresh.is_zero() {
             self.garp_refresh_at = Some(now + garp.master_delay + garp.master_refresh);
         }
-        self.counters.became_master += 1;
-        self.transition(State::Master, reason, out);
     }
 
     /// Master at once after a restart of lbd: the addresses are still in
@@ -569,19 +578,7 @@ impl Instance {
     /// notify hooks do not run: the exiting lbd ran none either, so to them
     /// the restart never happened.
     fn resume_master(&mut self, now: Instant, out: &mut Vec<Action>) {
-        self.clear_timers();
-        self.master = None;
-        self.master_adver_int = self.params.advert_int;
-        self.send_advert(self.effective_priority, out);
-        self.send_gratuitous(self.params.garp.master_repeat, out);
-        let garp = &self.params.garp;
-        self.advert_at = Some(now + self.params.advert_int.as_duration());
-        if !garp.master_delay.is_zero() {
-            self.garp_delay_at = Some(now + garp.master_delay);
-        }
-        if !garp.master_refresh.is_zero() {
-            self.garp_refresh_at = Some(now + garp.master_delay + garp.master_refresh);
-        }
+        self.start_mastering(now, false, out);
         info!(instance = %self.params.name, "resumed as master after a restart");
         self.set_state(State::Master, TransitionReason::Resumed, out);
     }
