@@ -17,6 +17,7 @@
 //! that the backend drops.
 
 use std::{
+    collections::BTreeMap,
     net::Ipv4Addr,
     path::{Path, PathBuf},
     process::{Child, Stdio},
@@ -456,11 +457,29 @@ impl DrLab {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
+    /// Runs `n` requests through the VIP; counts answers by backend. Panics
+    /// (with the lbd log) on any failed request.
+    pub fn spread(&self, n: usize) -> BTreeMap<String, usize> {
+        let mut answers = BTreeMap::new();
+        for i in 0..n {
+            let body = self
+                .get_vip()
+                .unwrap_or_else(|e| panic!("request {i}: {e:#}\nlbd log:\n{}", self.lbd_log()));
+            *answers.entry(body).or_default() += 1;
+        }
+        answers
+    }
+
     /// Names of the XDP programs attached to the load balancer's eth0.
     pub fn lb_xdp_attached(&self) -> Result<bool> {
         let out = self.lb.ns.ip(&["-d", "link", "show", "eth0"])?;
         Ok(String::from_utf8_lossy(&out.stdout).contains("prog/xdp"))
     }
+}
+
+/// An expected spread, as `spread` returns it: answers by backend.
+pub fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
 impl Drop for DrLab {

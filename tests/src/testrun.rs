@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use anyhow::Result;
 use aya::programs::{TestRun, TestRunOptions};
+use aya::TestRunResult;
 use lb_daemon::{
     dataplane::xdp::XdpDataplane,
     net::{Interface, MacAddr},
@@ -13,17 +14,27 @@ use crate::fibnet::{V0_ADDR4, V0_ADDR6, V0_MAC};
 
 /// Runs one frame through the XDP program: (verdict, the frame as it left).
 pub fn run(dp: &mut XdpDataplane, frame: &[u8]) -> (u32, Vec<u8>) {
+    run_program(dp.program().unwrap(), frame)
+}
+
+/// Runs one frame through the TC program: (verdict, the frame as it left).
+pub fn run_tc(dp: &mut XdpDataplane, frame: &[u8]) -> (u32, Vec<u8>) {
+    run_program(dp.tc_program().unwrap(), frame)
+}
+
+/// One BPF_PROG_TEST_RUN of a packet program, with room for the frame to
+/// grow (encapsulation) on its way out.
+fn run_program<P>(prog: &P, frame: &[u8]) -> (u32, Vec<u8>)
+where
+    P: for<'a> TestRun<Opts<'a> = TestRunOptions<'a>, Result = TestRunResult>,
+{
     let mut out = vec![0u8; frame.len() + 256];
     let opts = TestRunOptions {
         data_in: Some(frame),
         data_out: Some(&mut out),
         ..TestRunOptions::default()
     };
-    let r = dp
-        .program()
-        .unwrap()
-        .test_run(opts)
-        .expect("BPF_PROG_TEST_RUN");
+    let r = prog.test_run(opts).expect("BPF_PROG_TEST_RUN");
     out.truncate(r.data_size_out as usize);
     (r.return_value, out)
 }

@@ -8,24 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use lb_tests::lab::DrLab;
-
-/// Runs `n` requests through the VIP; counts answers by backend. Panics
-/// (with the lbd log) on any failed request.
-fn spread(lab: &DrLab, n: usize) -> BTreeMap<String, usize> {
-    let mut answers = BTreeMap::new();
-    for i in 0..n {
-        let body = lab
-            .get_vip()
-            .unwrap_or_else(|e| panic!("request {i}: {e:#}\nlbd log:\n{}", lab.lbd_log()));
-        *answers.entry(body).or_default() += 1;
-    }
-    answers
-}
-
-fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
-    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
-}
+use lb_tests::lab::{counts, DrLab};
 
 /// Waits (bounded) until the lbd log has `needle` `times` times; returns
 /// how long that took.
@@ -48,7 +31,7 @@ fn wait_log(lab: &DrLab, needle: &str, times: usize, limit: Duration) -> Duratio
 fn wait_split(lab: &DrLab, n: usize, want: &BTreeMap<String, usize>, limit: Duration) {
     let start = Instant::now();
     loop {
-        let got = spread(lab, n);
+        let got = lab.spread(n);
         if &got == want {
             return;
         }
@@ -79,7 +62,7 @@ fn health_http_get_takes_a_stopped_backend_out_keeps_it_out_on_reload_and_back()
     );
     let path = write(&lab, "http.conf", &config);
     lab.start_lbd(&path, "native").expect("lbd ready");
-    assert_eq!(spread(&lab, 6), counts(&[("b1", 2), ("b2", 2), ("b3", 2)]));
+    assert_eq!(lab.spread(6), counts(&[("b1", 2), ("b2", 2), ("b3", 2)]));
 
     // Down: within delay_loop + connect_timeout × (retry + 1) (+ the
     // retry delay and a margin) the backend is out.
@@ -90,7 +73,7 @@ fn health_http_get_takes_a_stopped_backend_out_keeps_it_out_on_reload_and_back()
     // The data plane has it (reconcile follows the verdict at once); after
     // that no request fails.
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(spread(&lab, 20), counts(&[("b1", 10), ("b3", 10)]));
+    assert_eq!(lab.spread(20), counts(&[("b1", 10), ("b3", 10)]));
 
     // A reload with the backend unchanged: it stays out, no flap.
     let again = write(&lab, "http.conf", &format!("! reloaded\n{config}"));
@@ -99,7 +82,7 @@ fn health_http_get_takes_a_stopped_backend_out_keeps_it_out_on_reload_and_back()
     wait_log(&lab, "health checks reloaded", 1, Duration::from_secs(5));
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(1500) {
-        let got = spread(&lab, 2);
+        let got = lab.spread(2);
         assert!(!got.contains_key("b2"), "{got:?}");
     }
     assert!(!lab.lbd_log().contains("backend up"), "{}", lab.lbd_log());
@@ -109,7 +92,7 @@ fn health_http_get_takes_a_stopped_backend_out_keeps_it_out_on_reload_and_back()
     let took = wait_log(&lab, "backend up", 1, Duration::from_secs(3));
     assert!(took <= Duration::from_secs(3), "back after {took:?}");
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(spread(&lab, 9), counts(&[("b1", 3), ("b2", 3), ("b3", 3)]));
+    assert_eq!(lab.spread(9), counts(&[("b1", 3), ("b2", 3), ("b3", 3)]));
 }
 
 /// Processes whose command line holds `marker`.
@@ -209,19 +192,19 @@ fn health_tcp_check_wrong_digest_and_alpha() {
     wait_log(&lab, "backend down", 1, Duration::from_secs(3));
     assert!(lab.lbd_log().contains("MD5 digest"), "{}", lab.lbd_log());
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(spread(&lab, 6), counts(&[("b1", 6)]));
+    assert_eq!(lab.spread(6), counts(&[("b1", 6)]));
 
     // b3's checked port starts listening: its first success brings it in.
     lab.start_backend_server(2, 8083).unwrap();
     wait_log(&lab, "backend up", 1, Duration::from_secs(3));
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(spread(&lab, 6), counts(&[("b1", 3), ("b3", 3)]));
+    assert_eq!(lab.spread(6), counts(&[("b1", 3), ("b3", 3)]));
 
     // b1's checked port stops listening (its HTTP on 80 still serves): out.
     lab.stop_backend_server(0, 8081).unwrap();
     wait_log(&lab, "backend down", 2, Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(spread(&lab, 6), counts(&[("b3", 6)]));
+    assert_eq!(lab.spread(6), counts(&[("b3", 6)]));
 }
 
 #[test]
@@ -238,16 +221,16 @@ fn health_quorum_lost_switches_to_the_sorry_server_and_back() {
     let path = write(&lab, "quorum.conf", &config);
     // The sorry server is resolved ahead, with no new connections.
     lab.start_lbd_ready(&path, "native", 3).expect("lbd ready");
-    assert_eq!(spread(&lab, 4), counts(&[("b1", 2), ("b2", 2)]));
+    assert_eq!(lab.spread(4), counts(&[("b1", 2), ("b2", 2)]));
 
     // One of two backends down: live weight 1 < quorum 2.
     lab.stop_backend_server(0, 80).unwrap();
     wait_log(&lab, "quorum lost", 1, Duration::from_secs(3));
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(spread(&lab, 4), counts(&[("b3", 4)]));
+    assert_eq!(lab.spread(4), counts(&[("b3", 4)]));
 
     lab.start_backend_server(0, 80).unwrap();
     wait_log(&lab, "quorum gained", 1, Duration::from_secs(3));
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(spread(&lab, 4), counts(&[("b1", 2), ("b2", 2)]));
+    assert_eq!(lab.spread(4), counts(&[("b1", 2), ("b2", 2)]));
 }

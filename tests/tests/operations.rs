@@ -2,33 +2,17 @@
 //! control socket and against the pinned maps of a stopped one, overrides
 //! steering wrr, the Prometheus endpoint, and systemd notifications.
 
-use std::collections::BTreeMap;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use lb_tests::lab::{DrLab, VIP};
+use lb_tests::lab::{counts, DrLab, VIP};
 use serde_json::Value;
 
 const WRR: &str = "virtual_server 10.77.0.100 80 {\n lb_algo wrr\n lb_kind DR\n protocol TCP\n\
                    real_server 10.77.0.11 80 {\n weight 1\n }\n\
                    real_server 10.77.0.12 80 {\n weight 1\n }\n}\n";
-
-fn spread(lab: &DrLab, n: usize) -> BTreeMap<String, usize> {
-    let mut answers = BTreeMap::new();
-    for i in 0..n {
-        let body = lab
-            .get_vip()
-            .unwrap_or_else(|e| panic!("request {i}: {e:#}\nlbd log:\n{}", lab.lbd_log()));
-        *answers.entry(body).or_default() += 1;
-    }
-    answers
-}
-
-fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
-    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
-}
 
 fn text(out: &Output) -> String {
     format!(
@@ -106,7 +90,7 @@ fn ops_lbctl_reads_a_live_lbd_and_set_weight_drain_reload_steer_wrr() {
     assert_eq!(st["config_file"], path.display().to_string());
     assert!(u(&st["uptime_secs"]) < 60);
 
-    assert_eq!(spread(&lab, 4), counts(&[("b1", 2), ("b2", 2)]));
+    assert_eq!(lab.spread(4), counts(&[("b1", 2), ("b2", 2)]));
     let svc = json(&lab, &["services"]);
     let s = &svc["services"][0];
     assert_eq!(s["service"], format!("{vip}/tcp"));
@@ -125,7 +109,7 @@ fn ops_lbctl_reads_a_live_lbd_and_set_weight_drain_reload_steer_wrr() {
 
     // Counters move with traffic.
     let before = json(&lab, &["stats"]);
-    spread(&lab, 2);
+    lab.spread(2);
     let after = json(&lab, &["stats"]);
     let tx = |d: &Value| {
         u(&d["global"]
@@ -154,13 +138,13 @@ fn ops_lbctl_reads_a_live_lbd_and_set_weight_drain_reload_steer_wrr() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("until the next reload"));
     wait_weight(&lab, "10.77.0.11:80", 3);
-    assert_eq!(spread(&lab, 8), counts(&[("b1", 6), ("b2", 2)]));
+    assert_eq!(lab.spread(8), counts(&[("b1", 6), ("b2", 2)]));
 
     // drain b2: nothing new goes there.
     let out = lab.lbctl(&["drain", &vip, "10.77.0.12:80"]).unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     wait_weight(&lab, "10.77.0.12:80", 0);
-    assert_eq!(spread(&lab, 4), counts(&[("b1", 4)]));
+    assert_eq!(lab.spread(4), counts(&[("b1", 4)]));
     let b = json(&lab, &["backends"]);
     assert_eq!(backend(&b, "10.77.0.12:80")["override"]["action"], "drain");
     assert_eq!(backend(&b, "10.77.0.11:80")["override"]["weight"], 3);
@@ -170,13 +154,13 @@ fn ops_lbctl_reads_a_live_lbd_and_set_weight_drain_reload_steer_wrr() {
     let out = lab.lbctl(&["enable", &vip, "10.77.0.12:80"]).unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     wait_weight(&lab, "10.77.0.12:80", 1);
-    assert_eq!(spread(&lab, 8), counts(&[("b1", 6), ("b2", 2)]));
+    assert_eq!(lab.spread(8), counts(&[("b1", 6), ("b2", 2)]));
 
     // reload drops the remaining override: 1:1 again.
     let r = json(&lab, &["reload"]);
     assert_eq!(u(&r["overrides_cleared"]), 1, "{r}");
     wait_weight(&lab, "10.77.0.11:80", 1);
-    assert_eq!(spread(&lab, 4), counts(&[("b1", 2), ("b2", 2)]));
+    assert_eq!(lab.spread(4), counts(&[("b1", 2), ("b2", 2)]));
 
     // Errors scripts can tell apart.
     let out = lab
@@ -274,12 +258,12 @@ fn ops_lbctl_reads_the_pinned_maps_of_a_stopped_lbd() {
     ];
     lab.start_lbd_full(&path, "native", 2, &extra, &[])
         .expect("lbd ready");
-    assert_eq!(spread(&lab, 4), counts(&[("b1", 2), ("b2", 2)]));
+    assert_eq!(lab.spread(4), counts(&[("b1", 2), ("b2", 2)]));
     let live = json(&lab, &["backends"]);
     assert!(lab.stop_lbd().unwrap().success());
 
     // The data plane keeps forwarding; lbctl reads its maps and says so.
-    assert_eq!(spread(&lab, 2), counts(&[("b1", 1), ("b2", 1)]));
+    assert_eq!(lab.spread(2), counts(&[("b1", 1), ("b2", 1)]));
     let pin = pins.display().to_string();
     let read = |args: &[&str]| {
         let mut all = vec!["--pin-path", pin.as_str()];
@@ -316,7 +300,7 @@ fn ops_lbctl_reads_the_pinned_maps_of_a_stopped_lbd() {
     assert_eq!(st["interfaces"][0]["name"], "eth0");
     assert_eq!(u(&st["backends"]), 2);
     let before = doc(&["stats"]);
-    spread(&lab, 2);
+    lab.spread(2);
     let after = doc(&["stats"]);
     assert_eq!(
         u(&after["services"][0]["new_conns"]),
@@ -429,7 +413,7 @@ fn ops_metrics_scrape_moves_with_traffic() {
     assert_eq!(value(&first, &format!("lb_backend_weight{b1}")), 1.0);
     assert_eq!(value(&first, &format!("lb_backend_ready{b1}")), 1.0);
     let p0 = value(&first, &format!("lb_service_packets_total{svc}"));
-    spread(&lab, 4);
+    lab.spread(4);
     let second = scrape();
     assert_eq!(
         value(&second, &format!("lb_service_connections_total{svc}")),

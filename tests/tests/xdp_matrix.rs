@@ -8,7 +8,6 @@ use std::{
     net::{IpAddr, SocketAddr},
 };
 
-use aya::programs::{TestRun, TestRunOptions};
 use lb_common::conn_state;
 use lb_daemon::{
     dataplane::{
@@ -22,7 +21,7 @@ use lb_daemon::{
 use lb_tests::{
     fibnet::{FibNet, V0_ADDR4, V0_ADDR6, V0_MAC},
     frames,
-    testrun::run,
+    testrun::{run, run_tc},
 };
 
 const XDP_PASS: u32 = 2;
@@ -686,22 +685,6 @@ fn idle_flows_expire_and_are_scheduled_again() {
 /// TC's verdicts.
 const TC_ACT_OK: u32 = 0;
 const TC_ACT_REDIRECT: u32 = 7;
-
-fn run_tc(dp: &mut XdpDataplane, frame: &[u8]) -> (u32, Vec<u8>) {
-    let mut out = vec![0u8; frame.len() + 256];
-    let opts = TestRunOptions {
-        data_in: Some(frame),
-        data_out: Some(&mut out),
-        ..TestRunOptions::default()
-    };
-    let r = dp
-        .tc_program()
-        .unwrap()
-        .test_run(opts)
-        .expect("BPF_PROG_TEST_RUN (TC)");
-    out.truncate(r.data_size_out as usize);
-    (r.return_value, out)
-}
 
 #[test]
 fn the_tc_program_forwards_like_the_xdp_one() {
