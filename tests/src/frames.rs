@@ -73,27 +73,6 @@ fn pseudo_sum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: usize) -> u32 {
     .sum()
 }
 
-/// A TCP segment with the given flags (0x02 = SYN), checksummed.
-pub fn tcp(
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    sport: u16,
-    dport: u16,
-    flags: u8,
-    data: &[u8],
-) -> Vec<u8> {
-    let mut t = Vec::with_capacity(20 + data.len());
-    t.extend_from_slice(&sport.to_be_bytes());
-    t.extend_from_slice(&dport.to_be_bytes());
-    t.extend_from_slice(&1000u32.to_be_bytes());
-    t.extend_from_slice(&0u32.to_be_bytes());
-    t.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    t.extend_from_slice(data);
-    let c = checksum(&t, pseudo_sum(src, dst, 6, t.len()));
-    t[16..18].copy_from_slice(&c.to_be_bytes());
-    t
-}
-
 /// A UDP datagram, checksummed.
 pub fn udp(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
     let len = 8 + data.len();
@@ -118,8 +97,15 @@ pub fn tcp4_frame(
     dport: u16,
     flags: u8,
 ) -> Vec<u8> {
-    let seg = tcp(src, dst, sport, dport, flags, &[]);
-    ethernet(dst_mac, src_mac, ETH_P_IPV4, &ipv4(src, dst, 6, &seg))
+    tcp_frame(
+        dst_mac,
+        src_mac,
+        src.into(),
+        dst.into(),
+        sport,
+        dport,
+        flags,
+    )
 }
 
 /// A whole Ethernet/IPv4/UDP frame.

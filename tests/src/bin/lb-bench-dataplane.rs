@@ -221,35 +221,24 @@ fn bench(calls: u32, filter: &str, v0: u32) -> Result<Vec<Row>> {
                     net: ns - base,
                     anchor: tun.then_some((KATRAN_NEW, "new")),
                 });
-                // Established: 1024 flows opened, then their ACKs.
-                let open: Vec<Vec<u8>> = (0..1024)
-                    .map(|i| {
-                        frames::tcp_frame(
-                            LB_MAC,
-                            CLIENT_MAC,
-                            client(v6, 200_000 + i),
-                            vip(v6),
-                            2000,
-                            80,
-                            0x02,
-                        )
-                    })
-                    .collect();
-                measure(dp.program()?, &open, 1024)?;
-                let est: Vec<Vec<u8>> = (0..1024)
-                    .map(|i| {
-                        frames::tcp_frame(
-                            LB_MAC,
-                            CLIENT_MAC,
-                            client(v6, 200_000 + i),
-                            vip(v6),
-                            2000,
-                            80,
-                            0x10,
-                        )
-                    })
-                    .collect();
-                let ns = measure(dp.program()?, &est, calls)?;
+                // Established: 1024 flows opened (SYN), then their ACKs.
+                let flows = |flags: u8| -> Vec<Vec<u8>> {
+                    (0..1024)
+                        .map(|i| {
+                            frames::tcp_frame(
+                                LB_MAC,
+                                CLIENT_MAC,
+                                client(v6, 200_000 + i),
+                                vip(v6),
+                                2000,
+                                80,
+                                flags,
+                            )
+                        })
+                        .collect()
+                };
+                measure(dp.program()?, &flows(0x02), 1024)?;
+                let ns = measure(dp.program()?, &flows(0x10), calls)?;
                 rows.push(Row {
                     name: format!("{mode} {algo} {fam} established"),
                     ns,
