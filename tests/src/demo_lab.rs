@@ -17,6 +17,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
+use lb_daemon::net::MacAddr;
 
 use crate::{
     lab::{attach_xdp_pass, mac_of, tempdir::TempDir},
@@ -48,20 +49,11 @@ impl DemoLab {
         netns::sweep_stale();
         let prefix = netns::unique_prefix();
         let dir = TempDir::new(&prefix)?;
-        let switch = Netns::new(format!("{prefix}-sw"))?;
-        switch.ip(&["link", "add", "br0", "type", "bridge"])?;
-        switch.ip(&["link", "set", "br0", "up"])?;
+        let switch = Netns::switch(format!("{prefix}-sw"))?;
         let host = |role: &str, ip: Ipv4Addr| -> Result<Netns> {
             let ns = Netns::new(format!("{prefix}-{role}"))?;
-            switch.ip(&[
-                "link", "add", role, "type", "veth", "peer", "name", "eth0", "netns", &ns.name,
-            ])?;
-            switch.ip(&["link", "set", role, "master", "br0", "up"])?;
-            let m = mac_of(ip);
-            let mac = format!(
-                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-                m[0], m[1], m[2], m[3], m[4], m[5]
-            );
+            switch.plug(role, &ns, "eth0")?;
+            let mac = MacAddr(mac_of(ip)).to_string();
             ns.ip(&["link", "set", "eth0", "address", &mac])?;
             ns.ip(&["addr", "add", &format!("{ip}/24"), "dev", "eth0"])?;
             ns.ip(&["link", "set", "eth0", "up"])?;

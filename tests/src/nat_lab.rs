@@ -37,10 +37,7 @@ pub struct NatLab {
 }
 
 fn link(switch: &Netns, port: &str, ns: &Netns, ifname: &str) -> Result<()> {
-    switch.ip(&[
-        "link", "add", port, "type", "veth", "peer", "name", ifname, "netns", &ns.name,
-    ])?;
-    switch.ip(&["link", "set", port, "master", "br0", "up"])?;
+    switch.plug(port, ns, ifname)?;
     ns.ip(&["link", "set", ifname, "up"])?;
     Ok(())
 }
@@ -59,12 +56,8 @@ impl NatLab {
         netns::sweep_stale();
         let prefix = netns::unique_prefix();
         let dir = TempDir::new(&prefix)?;
-        let sw_a = Netns::new(format!("{prefix}-swa"))?;
-        let sw_b = Netns::new(format!("{prefix}-swb"))?;
-        for sw in [&sw_a, &sw_b] {
-            sw.ip(&["link", "add", "br0", "type", "bridge"])?;
-            sw.ip(&["link", "set", "br0", "up"])?;
-        }
+        let sw_a = Netns::switch(format!("{prefix}-swa"))?;
+        let sw_b = Netns::switch(format!("{prefix}-swb"))?;
         let client = Netns::new(format!("{prefix}-c"))?;
         let lb = Netns::new(format!("{prefix}-lb"))?;
         link(&sw_a, "c", &client, "eth0")?;

@@ -74,6 +74,24 @@ impl Netns {
         Ok(ns)
     }
 
+    /// A namespace holding one bridge, `br0`, up: a lab's switch.
+    pub fn switch(name: String) -> Result<Self> {
+        let ns = Self::new(name)?;
+        ns.ip(&["link", "add", "br0", "type", "bridge"])?;
+        ns.ip(&["link", "set", "br0", "up"])?;
+        Ok(ns)
+    }
+
+    /// Cables `host` to this switch: a veth pair with `port` on br0 (up)
+    /// and `ifname` in `host`, left down for the host to configure.
+    pub fn plug(&self, port: &str, host: &Netns, ifname: &str) -> Result<()> {
+        self.ip(&[
+            "link", "add", port, "type", "veth", "peer", "name", ifname, "netns", &host.name,
+        ])?;
+        self.ip(&["link", "set", port, "master", "br0", "up"])?;
+        Ok(())
+    }
+
     /// `ip -n NAME ARGS...`
     pub fn ip(&self, args: &[&str]) -> Result<Output> {
         let mut all = vec!["-n", self.name.as_str()];

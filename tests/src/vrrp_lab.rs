@@ -56,8 +56,7 @@ impl VrrpLab {
         netns::sweep_stale();
         let prefix = netns::unique_prefix();
         let dir = TempDir::new(&prefix)?;
-        let switch = Netns::new(format!("{prefix}-sw"))?;
-        switch.ip(&["link", "add", "br0", "type", "bridge"])?;
+        let switch = Netns::switch(format!("{prefix}-sw"))?;
         // No multicast snooping: adverts reach every port at once.
         switch.ip(&[
             "link",
@@ -68,13 +67,9 @@ impl VrrpLab {
             "mcast_snooping",
             "0",
         ])?;
-        switch.ip(&["link", "set", "br0", "up"])?;
         let host = |role: &str, ip: Ipv4Addr| -> Result<Netns> {
             let ns = Netns::new(format!("{prefix}-{role}"))?;
-            switch.ip(&[
-                "link", "add", role, "type", "veth", "peer", "name", "eth0", "netns", &ns.name,
-            ])?;
-            switch.ip(&["link", "set", role, "master", "br0", "up"])?;
+            switch.plug(role, &ns, "eth0")?;
             let o = ip.octets();
             let mac = format!("02:88:00:00:00:{:02x}", o[3]);
             ns.ip(&["link", "set", "eth0", "address", &mac])?;
