@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use lb_daemon::net::MacAddr;
 
 use crate::{
-    lab::{attach_xdp_pass, mac_of, tempdir::TempDir},
+    lab::{attach_xdp_pass, dr_real_server, mac_of, tempdir::TempDir},
     netns::{self, Netns},
 };
 
@@ -74,17 +74,9 @@ impl DemoLab {
             switch,
             dir,
         };
-        netns::run(
-            lab.client
-                .command("ethtool")
-                .args(["-K", "eth0", "tx", "off"]),
-        )?;
+        lab.client.tx_checksum_off("eth0")?;
         for b in &lab.backends {
-            b.ip(&["addr", "add", &format!("{VIP}/32"), "dev", "lo"])?;
-            b.sh("for i in all eth0; do \
-                   echo 1 > /proc/sys/net/ipv4/conf/$i/arp_ignore; \
-                   echo 2 > /proc/sys/net/ipv4/conf/$i/arp_announce; \
-                 done")?;
+            dr_real_server(b, VIP)?;
         }
         for i in 0..lab.backends.len() {
             lab.start_backend(i)?;

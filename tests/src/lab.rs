@@ -52,6 +52,17 @@ pub fn mac_of(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x77, 0, 0, 0, ip.octets()[3]]
 }
 
+/// Makes `ns` an LVS-DR real server for `vip`: the VIP on lo, never
+/// announced or answered for on eth0 (arp_ignore=1, arp_announce=2).
+pub fn dr_real_server(ns: &Netns, vip: Ipv4Addr) -> Result<()> {
+    ns.ip(&["addr", "add", &format!("{vip}/32"), "dev", "lo"])?;
+    ns.sh("for i in all eth0; do \
+           echo 1 > /proc/sys/net/ipv4/conf/$i/arp_ignore; \
+           echo 2 > /proc/sys/net/ipv4/conf/$i/arp_announce; \
+         done")?;
+    Ok(())
+}
+
 /// A host of the lab.
 pub struct Host {
     pub ns: Netns,
@@ -155,14 +166,8 @@ impl DrLab {
             dir,
         };
 
-        // The client's frames cross native XDP: complete checksums, as a NIC
-        // without offload would send.
-        netns::run(
-            lab.client
-                .ns
-                .command("ethtool")
-                .args(["-K", "eth0", "tx", "off"]),
-        )?;
+        // The client's frames cross native XDP.
+        lab.client.ns.tx_checksum_off("eth0")?;
         // The load balancer answers ARP (and ND) for the VIP.
         lab.lb
             .ns
@@ -179,12 +184,8 @@ impl DrLab {
         // (IPv6 answers neighbour solicitations only for the receiving
         // interface's own addresses).
         for b in &lab.backends {
-            b.ns.ip(&["addr", "add", &format!("{VIP}/32"), "dev", "lo"])?;
+            dr_real_server(&b.ns, VIP)?;
             b.ns.ip(&["addr", "add", &format!("{VIP6}/128"), "dev", "lo", "nodad"])?;
-            b.ns.sh("for i in all eth0; do \
-                   echo 1 > /proc/sys/net/ipv4/conf/$i/arp_ignore; \
-                   echo 2 > /proc/sys/net/ipv4/conf/$i/arp_announce; \
-                 done")?;
         }
         for i in 0..lab.backends.len() {
             lab.start_backend_server(i, 80)?;

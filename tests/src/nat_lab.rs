@@ -94,18 +94,10 @@ impl NatLab {
             sw_b,
             dir,
         };
-        // Senders whose packets native XDP rewrites: complete checksums.
-        netns::run(
-            lab.client
-                .command("ethtool")
-                .args(["-K", "eth0", "tx", "off"]),
-        )?;
+        // Senders whose packets native XDP rewrites, both ways.
+        lab.client.tx_checksum_off("eth0")?;
         for i in 0..lab.backends.len() {
-            netns::run(
-                lab.backends[i]
-                    .command("ethtool")
-                    .args(["-K", "eth0", "tx", "off"]),
-            )?;
+            lab.backends[i].tx_checksum_off("eth0")?;
             let name = format!("b{}", i + 1);
             let log = lab.dir.path().join(format!("{name}.log"));
             let child = lab.backends[i]

@@ -92,6 +92,15 @@ impl Netns {
         Ok(())
     }
 
+    /// Turns TX checksum offload off on `ifname`: frames whose TCP checksum
+    /// the veth left partial would leave native XDP incomplete and be
+    /// dropped by the receiver, so senders whose traffic XDP rewrites send
+    /// complete checksums, as a NIC without offload would.
+    pub fn tx_checksum_off(&self, ifname: &str) -> Result<()> {
+        run(self.command("ethtool").args(["-K", ifname, "tx", "off"]))?;
+        Ok(())
+    }
+
     /// `ip -n NAME ARGS...`
     pub fn ip(&self, args: &[&str]) -> Result<Output> {
         let mut all = vec!["-n", self.name.as_str()];
