@@ -21,7 +21,7 @@ use crate::{
         Capabilities, Dataplane, Mode, ServiceSpec, Timeouts,
     },
     health,
-    net::{Interface, MacAddr, Netlink},
+    net::{Interface, MacAddr, Netlink, Route},
     services,
     vrrp::{self, VrrpRuntime},
 };
@@ -434,19 +434,9 @@ impl State {
         ip: IpAddr,
         neighbours: &std::collections::HashMap<(u32, IpAddr), MacAddr>,
     ) -> Option<(MacAddr, u32)> {
-        let route = match self.netlink.route(ip).await {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                if self.warned.insert(ip) {
-                    warn!(backend = %ip, "no route to backend: its packets go to the kernel");
-                }
-                return None;
-            }
-            Err(e) => {
-                warn!(backend = %ip, "route lookup failed: {e}");
-                return None;
-            }
-        };
+        let route = self
+            .route_to_backend(ip, "its packets go to the kernel")
+            .await?;
         let hop = route.gateway.unwrap_or(ip);
         if let Some(mac) = neighbours.get(&(route.oif, hop)) {
             if !self.egress.contains(&route.oif) {
@@ -468,24 +458,30 @@ impl State {
         None
     }
 
+    /// The kernel's route to a backend; a missing route is warned about
+    /// once per backend, with `without` saying what that means for it.
+    async fn route_to_backend(&mut self, ip: IpAddr, without: &str) -> Option<Route> {
+        match self.netlink.route(ip).await {
+            Ok(Some(r)) => Some(r),
+            Ok(None) => {
+                if self.warned.insert(ip) {
+                    warn!(backend = %ip, "no route to backend: {without}");
+                }
+                None
+            }
+            Err(e) => {
+                warn!(backend = %ip, "route lookup failed: {e}");
+                None
+            }
+        }
+    }
+
     async fn backend_mac(
         &mut self,
         ip: IpAddr,
         neighbours: &std::collections::HashMap<(u32, IpAddr), MacAddr>,
     ) -> Option<MacAddr> {
-        let route = match self.netlink.route(ip).await {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                if self.warned.insert(ip) {
-                    warn!(backend = %ip, "no route to backend: it gets no traffic");
-                }
-                return None;
-            }
-            Err(e) => {
-                warn!(backend = %ip, "route lookup failed: {e}");
-                return None;
-            }
-        };
+        let route = self.route_to_backend(ip, "it gets no traffic").await?;
         // DR sends the frame back out of the interface it came in on, so the
         // backend must be on the link of an attached interface.
         let on_link = !route.via_gateway() && self.interfaces.iter().any(|i| i.index == route.oif);
