@@ -222,6 +222,65 @@ pub fn nat_in<C: Net>(ctx: &C, pkt: &Pkt, rev: &NatRev) -> Result<u32, ()> {
     )
 }
 
+/// NAT: an ICMP error about a reply (VIP → client, as the balancer sent
+/// it) goes on to the backend that sent the reply, as IPVS does. The outer
+/// destination and the quoted source address and port become the
+/// backend's; the outer IPv4, quoted IPv4 and ICMP checksums follow (the
+/// ICMPv6 one covers the outer destination too). The quoted TCP/UDP
+/// checksum stays as quoted: a receiver matches the quote to its socket
+/// and does not check it (IPVS leaves it too).
+#[inline(always)]
+pub fn nat_icmp<C: Net>(ctx: &C, pkt: &Pkt, backend: &Backend) -> Result<u32, ()> {
+    if pkt.vlan {
+        return Ok(xdp_action::XDP_PASS);
+    }
+    // The flow was turned around: its destination is the VIP.
+    let vip = pkt.dst;
+    let icmp: *mut IcmpHdr = ptr_at(ctx, pkt.l4)?;
+    let inner = pkt.l4 + IcmpHdr::LEN;
+    // SAFETY: bounds checked by ptr_at (here and below); the frame is
+    // writable.
+    unsafe {
+        let mut check = (*icmp).check;
+        let ports = if pkt.v6 {
+            let ip: *mut Ipv6Hdr = ptr_at(ctx, pkt.l3)?;
+            let quoted: *mut Ipv6Hdr = ptr_at(ctx, inner)?;
+            (*ip).daddr = backend.addr;
+            (*quoted).saddr = backend.addr;
+            // Once for the pseudo-header's destination, once for the quote.
+            check = csum::replace_addr(check, &vip, &backend.addr, true);
+            check = csum::replace_addr(check, &vip, &backend.addr, true);
+            inner + Ipv6Hdr::LEN
+        } else {
+            let ip: *mut Ipv4Hdr = ptr_at(ctx, pkt.l3)?;
+            let quoted: *mut Ipv4Hdr = ptr_at(ctx, inner)?;
+            (*ip).daddr = backend.addr[0];
+            (*ip).check = csum::replace4((*ip).check, vip[0], backend.addr[0]);
+            let old = (*quoted).check;
+            let new = csum::replace4(old, vip[0], backend.addr[0]);
+            (*quoted).saddr = backend.addr[0];
+            (*quoted).check = new;
+            check = csum::replace4(check, vip[0], backend.addr[0]);
+            check = csum::replace2(check, old, new);
+            inner + Ipv4Hdr::LEN
+        };
+        let sport: *mut u16 = ptr_at(ctx, ports)?;
+        check = csum::replace2(check, *sport, backend.port);
+        *sport = backend.port;
+        (*icmp).check = check;
+    }
+    if let Some(iface) = next_hop(backend) {
+        return send_to_hop(ctx, backend, iface);
+    }
+    fib_send(
+        ctx,
+        pkt.frame_len - pkt.l3 as u32,
+        pkt.v6,
+        &vip,
+        &backend.addr,
+    )
+}
+
 /// Next hop from the kernel's FIB: MACs written, then XDP_TX on the same
 /// interface or a redirect to another. Without an answer: to the stack.
 #[inline(always)]

@@ -303,10 +303,10 @@ fn nat_reply<C: Net>(ctx: &C, pkt: &Pkt, key: &FlowKey, len: u64) -> Result<u32,
     fwd::nat_in(ctx, pkt, &rev)
 }
 
-/// An ICMP error about a packet a backend sent as the VIP (DR and TUN send
-/// replies straight to clients, so errors about them come back to the VIP
-/// here): it goes on to the backend holding that flow, found by the quoted
-/// header. Errors about NAT flows are left to the kernel.
+/// An ICMP error about a packet sent as the VIP (by a backend in DR and
+/// TUN, which reply straight to clients; by us for NAT): it goes on to the
+/// backend holding that flow, found by the quoted header. For NAT the
+/// quote is turned back into what the backend sent (`fwd::nat_icmp`).
 #[inline(always)]
 fn icmp_error<C: Net>(ctx: &C, pkt: &Pkt, key: &FlowKey, len: u64) -> Result<u32, ()> {
     // SAFETY: plain data.
@@ -316,10 +316,13 @@ fn icmp_error<C: Net>(ctx: &C, pkt: &Pkt, key: &FlowKey, len: u64) -> Result<u32
     let Some(b) = BACKENDS.get(c.backend) else {
         return Ok(xdp_action::XDP_PASS);
     };
-    if b.flags & BACKEND_F_READY == 0 || c.mode == MODE_NAT {
+    if b.flags & BACKEND_F_READY == 0 {
         return Ok(xdp_action::XDP_PASS);
     }
     count(stat::ICMP_FORWARDED, len);
+    if c.mode == MODE_NAT {
+        return fwd::nat_icmp(ctx, pkt, b);
+    }
     fwd::forward(ctx, pkt, c.mode, b, None)
 }
 

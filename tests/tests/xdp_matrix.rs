@@ -580,30 +580,7 @@ fn icmp_errors_about_a_flow_reach_its_backend() {
             let i = check_forwarded(mode, v6, &packet(v6, 60001, SYN), a, &out, 80);
             // A router on the way back says the backend's reply was too big.
             let quoted = frames::tcp_frame([0; 6], [0; 6], vip, client, 80, 60001, ACK);
-            let (router, icmp) = if v6 {
-                let mut m = vec![2, 0, 0, 0, 0, 0, 0x05, 0xdc];
-                m.extend_from_slice(&quoted[14..]);
-                ("fd09::fe".parse().unwrap(), (58u8, m))
-            } else {
-                let mut m = vec![3, 4, 0, 0, 0, 0, 0x05, 0xdc];
-                m.extend_from_slice(&quoted[14..]);
-                ("10.9.0.254".parse().unwrap(), (1u8, m))
-            };
-            let f = match (router, vip) {
-                (IpAddr::V4(r), IpAddr::V4(v)) => frames::ethernet(
-                    LB_MAC,
-                    CLIENT_MAC,
-                    frames::ETH_P_IPV4,
-                    &frames::ipv4(r, v, icmp.0, &icmp.1),
-                ),
-                (IpAddr::V6(r), IpAddr::V6(v)) => frames::ethernet(
-                    LB_MAC,
-                    CLIENT_MAC,
-                    frames::ETH_P_IPV6,
-                    &frames::ipv6(r, v, icmp.0, &icmp.1),
-                ),
-                _ => unreachable!(),
-            };
+            let f = icmp_error_to_vip(v6, &quoted);
             let (a, out) = run(dp, &f);
             assert_ne!(a, XDP_PASS, "v6={v6} {mode}: ICMP error not forwarded");
             assert_eq!(
@@ -611,6 +588,94 @@ fn icmp_errors_about_a_flow_reach_its_backend() {
                 backend_mac(i),
                 "v6={v6} {mode}: to the flow's backend"
             );
+            dp.apply(&[]).unwrap();
+        }
+    });
+}
+
+/// An ICMP error from a router on the client's side, about `quoted` (a
+/// packet that left as the VIP), addressed to the VIP.
+fn icmp_error_to_vip(v6: bool, quoted: &[u8]) -> Vec<u8> {
+    let (vip, _, _) = addrs(v6, 1);
+    match vip {
+        IpAddr::V4(v) => {
+            // Destination unreachable, fragmentation needed, MTU 1500.
+            let mut m = vec![3, 4, 0, 0, 0, 0, 0x05, 0xdc];
+            m.extend_from_slice(&quoted[14..]);
+            let c = frames::checksum(&m, 0);
+            m[2..4].copy_from_slice(&c.to_be_bytes());
+            let router = "10.9.0.254".parse().unwrap();
+            frames::ethernet(
+                LB_MAC,
+                CLIENT_MAC,
+                frames::ETH_P_IPV4,
+                &frames::ipv4(router, v, 1, &m),
+            )
+        }
+        IpAddr::V6(v) => {
+            // Packet too big, MTU 1500.
+            let mut m = vec![2, 0, 0, 0, 0, 0, 0x05, 0xdc];
+            m.extend_from_slice(&quoted[14..]);
+            let router: std::net::Ipv6Addr = "fd09::fe".parse().unwrap();
+            let sum = frames::pseudo_sum_ip(router.into(), v.into(), 58, m.len());
+            let c = frames::checksum(&m, sum);
+            m[2..4].copy_from_slice(&c.to_be_bytes());
+            frames::ethernet(
+                LB_MAC,
+                CLIENT_MAC,
+                frames::ETH_P_IPV6,
+                &frames::ipv6(router, v, 58, &m),
+            )
+        }
+    }
+}
+
+#[test]
+fn nat_icmp_errors_reach_the_backend_as_it_sent_the_reply() {
+    with_dataplane(2, |dp, v0| {
+        for (v6, cached) in [(false, false), (true, false), (false, true), (true, true)] {
+            let what = format!("v6={v6} next hop cached: {cached}");
+            let mut s = spec(Algo::Rr, Mode::Nat, v6, &[1, 1], 8080);
+            if cached {
+                s = with_next_hop(s, v0);
+            }
+            dp.apply(&[s]).unwrap();
+            let (vip, client, backends) = addrs(v6, 2);
+            run(dp, &packet(v6, 62000, SYN));
+            let syn = packet(v6, 62001, SYN);
+            let (a, out) = run(dp, &syn);
+            let i = check_forwarded(Mode::Nat, v6, &syn, a, &out, 8080);
+            // The reply left as VIP:80 → client; a router says it was too big.
+            let quoted = frames::tcp_frame([0; 6], [0; 6], vip, client, 80, 62001, ACK);
+            let (a, out) = run(dp, &icmp_error_to_vip(v6, &quoted));
+            assert_eq!(a, XDP_REDIRECT, "{what}: ICMP error not forwarded");
+            assert_eq!(out[0..6], backend_mac(i), "{what}: to the flow's backend");
+            let (src, dst, l4, proto) = frames::ip_fields(&out, 14, v6);
+            let router: IpAddr = if v6 { "fd09::fe" } else { "10.9.0.254" }.parse().unwrap();
+            assert_eq!((src, dst), (router, backends[i]), "{what}: outer addresses");
+            if !v6 {
+                assert_eq!(
+                    frames::checksum(&out[14..34], 0),
+                    0,
+                    "{what}: outer IPv4 checksum"
+                );
+            }
+            let initial = if v6 {
+                frames::pseudo_sum_ip(src, dst, proto, out.len() - l4)
+            } else {
+                0
+            };
+            assert_eq!(
+                frames::checksum(&out[l4..], initial),
+                0,
+                "{what}: ICMP checksum"
+            );
+            // The quote is now what the backend sent: backend:8080 → client,
+            // its own TCP checksum aside (left as quoted, as IPVS does).
+            let mut sent = frames::tcp_frame([0; 6], [0; 6], backends[i], client, 8080, 62001, ACK);
+            let tcp_check = 14 + if v6 { 40 } else { 20 } + 16;
+            sent[tcp_check..tcp_check + 2].copy_from_slice(&quoted[tcp_check..tcp_check + 2]);
+            assert_eq!(out[l4 + 8..], sent[14..], "{what}: the quoted packet");
             dp.apply(&[]).unwrap();
         }
     });
