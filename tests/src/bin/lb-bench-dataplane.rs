@@ -54,32 +54,53 @@ fn client(v6: bool, n: u32) -> IpAddr {
     }
 }
 
-/// Kernel-measured ns of one call over `frames` (cycled): the calls run in
-/// five chunks and the median chunk mean is reported, so a burst of noise
-/// from the rest of the machine moves the figure less than a plain mean.
-fn measure(prog: &Xdp, frames: &[Vec<u8>], calls: u32) -> Result<f64> {
-    const CHUNKS: u32 = 5;
+/// Mean kernel-measured ns of one call over `frames` (cycled, from `*i`).
+fn chunk(prog: &Xdp, frames: &[Vec<u8>], calls: u32, i: &mut usize) -> Result<f64> {
     let mut out = vec![0u8; 2048];
-    let per = (calls / CHUNKS).max(1);
-    let mut means = Vec::with_capacity(CHUNKS as usize);
-    let mut i = 0usize;
-    for _ in 0..CHUNKS {
-        let mut total = 0u128;
-        for _ in 0..per {
-            let f = &frames[i % frames.len()];
-            i += 1;
-            let opts = TestRunOptions {
-                data_in: Some(f),
-                data_out: Some(&mut out),
-                repeat: 1,
-                ..TestRunOptions::default()
-            };
-            total += prog.test_run(opts)?.duration.as_nanos();
-        }
-        means.push(total as f64 / f64::from(per));
+    let mut total = 0u128;
+    for _ in 0..calls {
+        let f = &frames[*i % frames.len()];
+        *i += 1;
+        let opts = TestRunOptions {
+            data_in: Some(f),
+            data_out: Some(&mut out),
+            repeat: 1,
+            ..TestRunOptions::default()
+        };
+        total += prog.test_run(opts)?.duration.as_nanos();
     }
-    means.sort_by(f64::total_cmp);
-    Ok(means[means.len() / 2])
+    Ok(total as f64 / f64::from(calls.max(1)))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The harness: a bare XDP_PASS and the frame it is fed.
+struct Baseline<'a> {
+    prog: &'a Xdp,
+    frame: Vec<Vec<u8>>,
+}
+
+/// Cost of one call over `frames` (cycled): (gross, net) ns. The calls run
+/// in five chunks, each right after a chunk of the bare XDP_PASS, and the
+/// medians of the chunk means are reported, net being each chunk less the
+/// baseline chunk beside it: the harness's cost drifts on a shared VM
+/// (68–88 ns seen here), and a baseline taken minutes earlier would carry
+/// that drift into the net figure.
+fn measure(prog: &Xdp, frames: &[Vec<u8>], calls: u32, base: &Baseline) -> Result<(f64, f64)> {
+    const CHUNKS: u32 = 5;
+    let per = (calls / CHUNKS).max(1);
+    let (mut gross, mut net) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0usize, 0usize);
+    for _ in 0..CHUNKS {
+        let b = chunk(base.prog, &base.frame, per, &mut j)?;
+        let g = chunk(prog, frames, per, &mut i)?;
+        gross.push(g);
+        net.push(g - b);
+    }
+    Ok((median(gross), median(net)))
 }
 
 struct Row {
@@ -109,7 +130,9 @@ fn main() -> Result<()> {
     println!(
         "\nXDP cost per packet, BPF_PROG_TEST_RUN, {calls} calls with repeat=1 each, 4 backends"
     );
-    println!("(net = measured - bare XDP_PASS measured the same way in this run)\n");
+    println!(
+        "(net = measured - bare XDP_PASS measured the same way, chunk by chunk, in this run)\n"
+    );
     println!(
         "{:<34} {:>9} {:>9} {:>22}",
         "fixture", "ns", "net ns", "vs Katran (same method)"
@@ -145,23 +168,27 @@ fn bench(calls: u32, filter: &str, v0: u32) -> Result<Vec<Row>> {
         .program(lb_common::XDP_PASS_PROGRAM)
         .unwrap()
         .try_into()?;
-    let base = measure(pass_prog, &syn4, calls)?;
+    let base = Baseline {
+        prog: pass_prog,
+        frame: syn4.clone(),
+    };
+    let (harness, _) = measure(pass_prog, &syn4, calls, &base)?;
     let swap: &Xdp = bare
         .program(lb_common::XDP_SWAP_MAC_PROGRAM)
         .unwrap()
         .try_into()?;
-    let swap_ns = measure(swap, &syn4, calls)?;
+    let (swap_ns, swap_net) = measure(swap, &syn4, calls, &base)?;
     let mut rows = vec![
         Row {
             name: "bare XDP_PASS (harness)".into(),
-            ns: base,
+            ns: harness,
             net: 0.0,
             anchor: None,
         },
         Row {
             name: "bare swap-MAC XDP_TX".into(),
             ns: swap_ns,
-            net: swap_ns - base,
+            net: swap_net,
             anchor: None,
         },
     ];
@@ -184,11 +211,11 @@ fn bench(calls: u32, filter: &str, v0: u32) -> Result<Vec<Row>> {
             80,
             0x02,
         )];
-        let ns = measure(dp.program()?, &f, calls)?;
+        let (ns, net) = measure(dp.program()?, &f, calls, &base)?;
         rows.push(Row {
             name: format!("pass-through {fam}"),
             ns,
-            net: ns - base,
+            net,
             anchor: Some((KATRAN_PASS, "pass")),
         });
         for mode in [Mode::Dr, Mode::Nat, Mode::Tun] {
@@ -213,12 +240,12 @@ fn bench(calls: u32, filter: &str, v0: u32) -> Result<Vec<Row>> {
                         )
                     })
                     .collect();
-                let ns = measure(dp.program()?, &new, n)?;
+                let (ns, net) = measure(dp.program()?, &new, n, &base)?;
                 let tun = mode == Mode::Tun;
                 rows.push(Row {
                     name: format!("{mode} {algo} {fam} new flow"),
                     ns,
-                    net: ns - base,
+                    net,
                     anchor: tun.then_some((KATRAN_NEW, "new")),
                 });
                 // Established: 1024 flows opened (SYN), then their ACKs.
@@ -237,12 +264,12 @@ fn bench(calls: u32, filter: &str, v0: u32) -> Result<Vec<Row>> {
                         })
                         .collect()
                 };
-                measure(dp.program()?, &flows(0x02), 1024)?;
-                let ns = measure(dp.program()?, &flows(0x10), calls)?;
+                chunk(dp.program()?, &flows(0x02), 1024, &mut 0)?;
+                let (ns, net) = measure(dp.program()?, &flows(0x10), calls, &base)?;
                 rows.push(Row {
                     name: format!("{mode} {algo} {fam} established"),
                     ns,
-                    net: ns - base,
+                    net,
                     anchor: (tun || mode == Mode::Dr).then_some((KATRAN_EST, "established")),
                 });
             }
