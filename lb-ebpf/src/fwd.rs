@@ -44,9 +44,20 @@ struct FibParams {
     flowinfo: u32,
     src: [u32; 4],
     dst: [u32; 4],
-    vlan: u32,
-    smac: [u8; 6],
-    dmac: [u8; 6],
+    /// `vlan_TCI`, `vlan_proto`, `smac` and `dmac`, as words: zeroing or
+    /// copying `[u8; 6]` fields costs a byte-loop call on BPF.
+    tail: [u32; 4],
+}
+
+impl FibParams {
+    /// Offsets of `smac` and `dmac` in `tail`.
+    const SMAC: usize = 4;
+    const DMAC: usize = 10;
+
+    fn mac(&self, at: usize) -> *const u8 {
+        // SAFETY: at + 6 <= 16, within `tail`.
+        unsafe { (self.tail.as_ptr() as *const u8).add(at) }
+    }
 }
 
 const FIB_SUCCESS: i64 = 0;
@@ -80,8 +91,8 @@ pub fn dr<C: Net>(ctx: &C, backend: &Backend) -> Result<u32, ()> {
     let eth: *mut EthHdr = ptr_at(ctx, 0)?;
     // SAFETY: bounds checked; the frame is writable.
     unsafe {
-        (*eth).src = (*eth).dst;
-        (*eth).dst = backend.mac;
+        copy_mac((*eth).src.as_mut_ptr(), (*eth).dst.as_ptr());
+        copy_mac((*eth).dst.as_mut_ptr(), backend.mac.as_ptr());
     }
     Ok(xdp_action::XDP_TX)
 }
@@ -89,9 +100,11 @@ pub fn dr<C: Net>(ctx: &C, backend: &Backend) -> Result<u32, ()> {
 /// The reverse entry a NAT flow needs so its replies find their way back.
 #[inline(always)]
 pub fn nat_rev_key(pkt: &Pkt, backend: &Backend) -> FlowKey {
+    // Word by word: a whole-array copy becomes a byte-loop call on BPF.
+    let (a, c) = (&backend.addr, &pkt.src);
     FlowKey {
-        src: backend.addr,
-        dst: pkt.src,
+        src: [a[0], a[1], a[2], a[3]],
+        dst: [c[0], c[1], c[2], c[3]],
         sport: backend.port,
         dport: pkt.sport,
         proto: pkt.proto,
@@ -181,8 +194,8 @@ fn send_to_hop<C: Net>(ctx: &C, backend: &Backend, iface: &Iface) -> Result<u32,
     let eth: *mut EthHdr = ptr_at(ctx, 0)?;
     // SAFETY: bounds checked.
     unsafe {
-        (*eth).dst = backend.mac;
-        (*eth).src = iface.mac;
+        copy_mac((*eth).dst.as_mut_ptr(), backend.mac.as_ptr());
+        copy_mac((*eth).src.as_mut_ptr(), iface.mac.as_ptr());
     }
     if backend.oif == ctx.ifindex() {
         return Ok(xdp_action::XDP_TX);
@@ -302,10 +315,13 @@ fn fib_send<C: Net>(
         flowinfo: 0,
         src: *src,
         dst: *dst,
-        vlan: 0,
-        smac: [0; 6],
-        dmac: [0; 6],
+        tail: [1; 4],
     };
+    // Zeroed by four stores: a zero literal becomes a byte-loop memset.
+    for w in p.tail.iter_mut() {
+        // SAFETY: a valid, aligned u32.
+        unsafe { core::ptr::write_volatile(w, 0) };
+    }
     // p has the kernel's struct bpf_fib_lookup layout and size.
     let rc = ctx.fib_lookup(
         (&mut p as *mut FibParams).cast(),
@@ -322,8 +338,8 @@ fn fib_send<C: Net>(
     let eth: *mut EthHdr = ptr_at(ctx, 0)?;
     // SAFETY: bounds checked.
     unsafe {
-        (*eth).dst = p.dmac;
-        (*eth).src = p.smac;
+        copy_mac((*eth).dst.as_mut_ptr(), p.mac(FibParams::DMAC));
+        copy_mac((*eth).src.as_mut_ptr(), p.mac(FibParams::SMAC));
     }
     if p.ifindex == ctx.ifindex() {
         return Ok(xdp_action::XDP_TX);
