@@ -81,6 +81,15 @@ fn process<C: Net>(ctx: &C, len: u64) -> Result<u32, ()> {
         return Ok(xdp_action::XDP_PASS);
     };
     let settings = SETTINGS.get(0).ok_or(())?;
+    // The VIP prefilter first: traffic for other destinations (the bulk of
+    // what passes through) leaves before anything else is built.
+    let vip = !pkt.icmp && {
+        let slot = lb_common::vip_filter_index(&pkt.dst, pkt.dport);
+        VIP_FILTER.get(slot).copied().unwrap_or(0) != 0
+    };
+    if !pkt.icmp && !vip && settings.nat_enabled == 0 {
+        return Ok(xdp_action::XDP_PASS);
+    }
     let family = if pkt.v6 { AF_INET6 } else { AF_INET };
     let key = FlowKey {
         src: pkt.src,
@@ -97,12 +106,9 @@ fn process<C: Net>(ctx: &C, len: u64) -> Result<u32, ()> {
         }
         return icmp_error(ctx, &pkt, &key, len);
     }
-    let slot = lb_common::vip_filter_index(&pkt.dst, pkt.dport);
-    if VIP_FILTER.get(slot).copied().unwrap_or(0) == 0 {
-        if settings.nat_enabled != 0 {
-            return nat_reply(ctx, &pkt, &key, len);
-        }
-        return Ok(xdp_action::XDP_PASS);
+    if !vip {
+        // Not a VIP: perhaps a NAT reply.
+        return nat_reply(ctx, &pkt, &key, len);
     }
     // Only frames addressed to this interface: a switch flooding a frame
     // meant for another balancer (a VRRP master) must not make this one
