@@ -29,8 +29,8 @@ use aya_ebpf::{
 };
 use ctx::Net;
 use lb_common::{
-    stat, svc, Backend, Conn, FlowKey, NatRev, PersistKey, PersistValue, Service, VipKey, AF_INET,
-    AF_INET6, ALGO_LC, ALGO_WLC, BACKEND_F_READY, IPPROTO_TCP, MODE_NAT,
+    stat, svc, Backend, Conn, FlowKey, NatRev, PersistKey, PersistValue, Service, Settings, VipKey,
+    AF_INET, AF_INET6, ALGO_LC, ALGO_WLC, BACKEND_F_READY, IPPROTO_TCP, MODE_NAT,
 };
 
 use headers::{
@@ -118,6 +118,7 @@ fn process<C: Net>(ctx: &C, len: u64) -> Result<u32, ()> {
     }
     let now = conn::now_ticks();
 
+    let mut lost = false;
     if let Some(c) = CONNS.get_ptr_mut(&key) {
         // SAFETY: a live entry of the LRU map; its value is plain data.
         let c = unsafe { &mut *c };
@@ -136,12 +137,12 @@ fn process<C: Net>(ctx: &C, len: u64) -> Result<u32, ()> {
         if c.counted != 0 {
             conn::count_conn(c.backend, c.state, false);
         }
-    } else if pkt.proto == IPPROTO_TCP && pkt.tcp_flags & TCP_SYN == 0 {
-        // Only reached for VIP traffic: a table entry was lost (evicted or
-        // expired while idle). Scheduled again, which may move the flow.
-        count(stat::CONN_MISS, len);
+    } else {
+        // A TCP packet without SYN and no entry: if this is a VIP after
+        // all, its entry was lost (evicted or expired while idle).
+        lost = pkt.proto == IPPROTO_TCP && pkt.tcp_flags & TCP_SYN == 0;
     }
-    new_flow(ctx, &pkt, &key, family, now, len)
+    new_flow(ctx, &pkt, &key, family, now, len, (settings, lost))
 }
 
 /// Whether the frame is addressed to the interface it arrived on.
@@ -166,6 +167,7 @@ fn new_flow<C: Net>(
     family: u8,
     now: u32,
     len: u64,
+    (settings, lost): (&Settings, bool),
 ) -> Result<u32, ()> {
     let vip = VipKey {
         addr: pkt.dst,
@@ -175,9 +177,18 @@ fn new_flow<C: Net>(
     };
     // SAFETY: values are plain data written whole by the daemon.
     let Some(service) = (unsafe { SERVICES.get(&vip) }) else {
-        // A prefilter collision: not a VIP after all.
+        // A prefilter collision: not a VIP after all. It may be a NAT reply
+        // whose client address and port hash where a VIP does (about one
+        // client port in a thousand with a dozen VIPs).
+        if settings.nat_enabled != 0 {
+            return nat_reply(ctx, pkt, key, len);
+        }
         return Ok(xdp_action::XDP_PASS);
     };
+    if lost {
+        // Scheduled again, which may move the flow: counted.
+        count(stat::CONN_MISS, len);
+    }
     let Some(id) = choose(service, pkt, now) else {
         count(stat::NO_BACKEND, len);
         return Ok(xdp_action::XDP_PASS);

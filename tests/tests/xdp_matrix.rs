@@ -269,6 +269,47 @@ fn nat_replies_are_rewritten_back_to_the_vip() {
 }
 
 #[test]
+fn a_nat_reply_whose_client_port_hashes_like_a_vip_is_still_rewritten() {
+    with_dataplane(1, |dp, _| {
+        for v6 in [false, true] {
+            dp.apply(&[spec(Algo::Rr, Mode::Nat, v6, &[1], 8080)])
+                .unwrap();
+            let (vip, client, backends) = addrs(v6, 1);
+            // A client port whose (client, port) lands in the VIP's slot of
+            // the prefilter, so the reply looks like VIP traffic at first.
+            let slot = |ip: IpAddr, port: u16| {
+                lb_common::vip_filter_index(&addr_words(ip).0, port.to_be())
+            };
+            let port = (1024..=u16::MAX)
+                .find(|&p| slot(client, p) == slot(vip, 80))
+                .expect("a colliding client port");
+            let syn = frames::tcp_frame(LB_MAC, CLIENT_MAC, client, vip, port, 80, SYN);
+            let (action, out) = run(dp, &syn);
+            check_forwarded(Mode::Nat, v6, &syn, action, &out, 8080);
+            let reply = frames::tcp_frame(
+                LB_MAC,
+                backend_mac(0),
+                backends[0],
+                client,
+                8080,
+                port,
+                SYN | ACK,
+            );
+            let (action, out) = run(dp, &reply);
+            assert_eq!(
+                action, XDP_REDIRECT,
+                "v6={v6} port {port}: reply not rewritten"
+            );
+            let (src, dst, l4, _) = frames::ip_fields(&out, 14, v6);
+            assert_eq!((src, dst), (vip, client), "v6={v6} port {port}");
+            assert_eq!(u16::from_be_bytes([out[l4], out[l4 + 1]]), 80);
+            assert!(frames::checksums_ok(&out), "v6={v6}: reply checksums");
+            dp.apply(&[]).unwrap();
+        }
+    });
+}
+
+#[test]
 fn tun_packet_too_big_once_wrapped_goes_to_the_stack_unchanged() {
     with_dataplane(1, |dp, v0| {
         dp.set_interface(&Interface {
