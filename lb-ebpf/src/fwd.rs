@@ -210,6 +210,13 @@ fn nat_out<C: Net>(ctx: &C, pkt: &Pkt, backend: &Backend, _rev: &NatRev) -> Resu
         return Ok(xdp_action::XDP_PASS);
     }
     rewrite(ctx, pkt, true, &backend.addr, backend.port)?;
+    to_backend(ctx, pkt, backend, &pkt.src)
+}
+
+/// Sends a rewritten IP packet (not wrapped) to a NAT backend: straight to
+/// its resolved next hop, else through the FIB (`src` the packet's source).
+#[inline(always)]
+fn to_backend<C: Net>(ctx: &C, pkt: &Pkt, backend: &Backend, src: &[u32; 4]) -> Result<u32, ()> {
     if let Some(iface) = next_hop(backend) {
         return send_to_hop(ctx, backend, iface);
     }
@@ -217,7 +224,7 @@ fn nat_out<C: Net>(ctx: &C, pkt: &Pkt, backend: &Backend, _rev: &NatRev) -> Resu
         ctx,
         pkt.frame_len - pkt.l3 as u32,
         pkt.v6,
-        &pkt.src,
+        src,
         &backend.addr,
     )
 }
@@ -282,16 +289,7 @@ pub fn nat_icmp<C: Net>(ctx: &C, pkt: &Pkt, backend: &Backend) -> Result<u32, ()
         *sport = backend.port;
         (*icmp).check = check;
     }
-    if let Some(iface) = next_hop(backend) {
-        return send_to_hop(ctx, backend, iface);
-    }
-    fib_send(
-        ctx,
-        pkt.frame_len - pkt.l3 as u32,
-        pkt.v6,
-        &vip,
-        &backend.addr,
-    )
+    to_backend(ctx, pkt, backend, &vip)
 }
 
 /// Next hop from the kernel's FIB: MACs written, then XDP_TX on the same
