@@ -226,32 +226,41 @@ fn every_scheduler_forwards_in_every_mode_and_family() {
     });
 }
 
+/// Backend `i` (real-server port 8080) answers the client's port
+/// `client_port` with a SYN-ACK: it must leave rewritten back to VIP:80,
+/// towards the client, with its checksums right.
+fn check_nat_reply(dp: &mut XdpDataplane, v6: bool, i: usize, client_port: u16) {
+    let (vip, client, backends) = addrs(v6, i + 1);
+    let reply = frames::tcp_frame(
+        LB_MAC,
+        backend_mac(i),
+        backends[i],
+        client,
+        8080,
+        client_port,
+        SYN | ACK,
+    );
+    let (action, out) = run(dp, &reply);
+    let what = format!("v6={v6} client port {client_port}");
+    assert_eq!(action, XDP_REDIRECT, "{what}: reply not rewritten");
+    assert_eq!(out[0..6], CLIENT_MAC, "{what}");
+    let (src, dst, l4, _) = frames::ip_fields(&out, 14, v6);
+    assert_eq!((src, dst), (vip, client), "{what}");
+    assert_eq!(u16::from_be_bytes([out[l4], out[l4 + 1]]), 80, "{what}");
+    assert!(frames::checksums_ok(&out), "{what}: reply checksums");
+}
+
 #[test]
 fn nat_replies_are_rewritten_back_to_the_vip() {
     with_dataplane(2, |dp, _| {
         for v6 in [false, true] {
             dp.apply(&[spec(Algo::Rr, Mode::Nat, v6, &[1, 1], 8080)])
                 .unwrap();
-            let (vip, client, backends) = addrs(v6, 2);
+            let (_, client, backends) = addrs(v6, 2);
             let (action, out) = run(dp, &packet(v6, 40000, SYN));
             let i = check_forwarded(Mode::Nat, v6, &packet(v6, 40000, SYN), action, &out, 8080);
             // The backend answers the client from its own address and port.
-            let reply = frames::tcp_frame(
-                LB_MAC,
-                backend_mac(i),
-                backends[i],
-                client,
-                8080,
-                40000,
-                SYN | ACK,
-            );
-            let (action, out) = run(dp, &reply);
-            assert_eq!(action, XDP_REDIRECT, "v6={v6}");
-            assert_eq!(out[0..6], CLIENT_MAC);
-            let (src, dst, l4, _) = frames::ip_fields(&out, 14, v6);
-            assert_eq!((src, dst), (vip, client));
-            assert_eq!(u16::from_be_bytes([out[l4], out[l4 + 1]]), 80);
-            assert!(frames::checksums_ok(&out), "v6={v6}: reply checksums");
+            check_nat_reply(dp, v6, i, 40000);
             // A reply of no NAT flow is left alone.
             let stray = frames::tcp_frame(
                 LB_MAC,
@@ -274,7 +283,7 @@ fn a_nat_reply_whose_client_port_hashes_like_a_vip_is_still_rewritten() {
         for v6 in [false, true] {
             dp.apply(&[spec(Algo::Rr, Mode::Nat, v6, &[1], 8080)])
                 .unwrap();
-            let (vip, client, backends) = addrs(v6, 1);
+            let (vip, client, _) = addrs(v6, 1);
             // A client port whose (client, port) lands in the VIP's slot of
             // the prefilter, so the reply looks like VIP traffic at first.
             let slot = |ip: IpAddr, port: u16| {
@@ -286,24 +295,7 @@ fn a_nat_reply_whose_client_port_hashes_like_a_vip_is_still_rewritten() {
             let syn = frames::tcp_frame(LB_MAC, CLIENT_MAC, client, vip, port, 80, SYN);
             let (action, out) = run(dp, &syn);
             check_forwarded(Mode::Nat, v6, &syn, action, &out, 8080);
-            let reply = frames::tcp_frame(
-                LB_MAC,
-                backend_mac(0),
-                backends[0],
-                client,
-                8080,
-                port,
-                SYN | ACK,
-            );
-            let (action, out) = run(dp, &reply);
-            assert_eq!(
-                action, XDP_REDIRECT,
-                "v6={v6} port {port}: reply not rewritten"
-            );
-            let (src, dst, l4, _) = frames::ip_fields(&out, 14, v6);
-            assert_eq!((src, dst), (vip, client), "v6={v6} port {port}");
-            assert_eq!(u16::from_be_bytes([out[l4], out[l4 + 1]]), 80);
-            assert!(frames::checksums_ok(&out), "v6={v6}: reply checksums");
+            check_nat_reply(dp, v6, 0, port);
             dp.apply(&[]).unwrap();
         }
     });
