@@ -29,6 +29,14 @@ pub const PERSIST_TABLE_SIZE: u32 = 65_536;
 /// Slots of the VIP prefilter (a direct-mapped set of VIP hashes).
 pub const VIP_FILTER_BITS: u32 = 14;
 pub const VIP_FILTER_SIZE: u32 = 1 << VIP_FILTER_BITS;
+/// `VIP_FILTER` value: several services hash to this slot; the program
+/// finds theirs in `SERVICES` by address. (0: none; otherwise the slot of
+/// `SERVICE_SLOTS` holding the one service there, plus one.)
+pub const VIP_FILTER_SHARED: u32 = u32::MAX;
+/// `SERVICE_SLOTS` holds two slots per service id (`2 × id` and `2 × id +
+/// 1`): the daemon writes a changed service into the one not in use, then
+/// points the prefilter at it, so no packet reads a half-written service.
+pub const SERVICE_SLOT_COUNT: u32 = 2 * MAX_SERVICES;
 /// Interfaces are indexed by ifindex directly.
 pub const MAX_IFINDEX: u32 = 4096;
 
@@ -72,6 +80,15 @@ pub struct VipKey {
     pub port: u16,
     pub proto: u8,
     pub family: u8,
+}
+
+/// A service with its address, as `SERVICE_SLOTS` holds it: the program
+/// reads it by the prefilter's slot and checks the address matches.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ServiceSlot {
+    pub vip: VipKey,
+    pub service: Service,
 }
 
 /// Value of `SERVICES`.
@@ -357,10 +374,11 @@ pub mod maps {
     pub const IFACES: &str = "IFACES";
     pub const SETTINGS: &str = "SETTINGS";
     pub const VIP_FILTER: &str = "VIP_FILTER";
+    pub const SERVICE_SLOTS: &str = "SERVICE_SLOTS";
     pub const GLOBAL_STATS: &str = "GLOBAL_STATS";
     pub const SERVICE_STATS: &str = "SERVICE_STATS";
     pub const BACKEND_STATS: &str = "BACKEND_STATS";
-    pub const ALL: [&str; 14] = [
+    pub const ALL: [&str; 15] = [
         SERVICES,
         BACKENDS,
         SCHEDULE,
@@ -372,6 +390,7 @@ pub mod maps {
         IFACES,
         SETTINGS,
         VIP_FILTER,
+        SERVICE_SLOTS,
         GLOBAL_STATS,
         SERVICE_STATS,
         BACKEND_STATS,
@@ -451,6 +470,7 @@ mod user {
     pod!(
         VipKey,
         Service,
+        ServiceSlot,
         Backend,
         FlowKey,
         Conn,
@@ -475,6 +495,7 @@ mod tests {
     fn sizes_have_no_implicit_padding() {
         assert_eq!(size_of::<VipKey>(), 20);
         assert_eq!(size_of::<Service>(), 44);
+        assert_eq!(size_of::<ServiceSlot>(), 64);
         assert_eq!(size_of::<Backend>(), 40);
         assert_eq!(size_of::<FlowKey>(), 40);
         assert_eq!(size_of::<Conn>(), 16);

@@ -31,13 +31,15 @@ use ctx::Net;
 use lb_common::{
     stat, svc, Backend, Conn, FlowKey, NatRev, PersistKey, PersistValue, Service, Settings, VipKey,
     AF_INET, AF_INET6, ALGO_LC, ALGO_WLC, BACKEND_F_READY, IPPROTO_TCP, MODE_NAT,
+    VIP_FILTER_SHARED,
 };
 
 use headers::{
     EthHdr, Ipv4Hdr, Ipv6Hdr, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_IPIP, IPPROTO_IPV6, TCP_SYN,
 };
 use maps::{
-    count, count_flow, BACKENDS, CONNS, IFACES, NAT_REV, PERSIST, SERVICES, SETTINGS, VIP_FILTER,
+    count, count_flow, BACKENDS, CONNS, IFACES, NAT_REV, PERSIST, SERVICES, SERVICE_SLOTS,
+    SETTINGS, VIP_FILTER,
 };
 use parse::{ptr_at, Pkt};
 
@@ -83,10 +85,13 @@ fn process<C: Net>(ctx: &C, len: u64) -> Result<u32, ()> {
     let settings = SETTINGS.get(0).ok_or(())?;
     // The VIP prefilter first: traffic for other destinations (the bulk of
     // what passes through) leaves before anything else is built.
-    let vip = !pkt.icmp && {
+    let filter = if pkt.icmp {
+        0
+    } else {
         let slot = lb_common::vip_filter_index(&pkt.dst, pkt.dport);
-        VIP_FILTER.get(slot).copied().unwrap_or(0) != 0
+        VIP_FILTER.get(slot).copied().unwrap_or(0)
     };
+    let vip = filter != 0;
     if !pkt.icmp && !vip && settings.nat_enabled == 0 {
         return Ok(xdp_action::XDP_PASS);
     }
@@ -118,31 +123,80 @@ fn process<C: Net>(ctx: &C, len: u64) -> Result<u32, ()> {
     }
     let now = conn::now_ticks();
 
-    let mut lost = false;
-    if let Some(c) = CONNS.get_ptr_mut(&key) {
-        // SAFETY: a live entry of the LRU map; its value is plain data.
-        let c = unsafe { &mut *c };
-        if conn::fresh(c, now, settings) && !conn::reopens(c, &pkt) {
-            if let Some(b) = BACKENDS.get(c.backend) {
-                if b.flags & BACKEND_F_READY != 0 && b.service == c.service {
-                    let refreshed = conn::track(c, &pkt, now, settings.refresh);
-                    count_flow(c.service, c.backend, len, false);
-                    let rev = nat_entry(&pkt, c.mode, c.service, c.backend, b, refreshed);
-                    return fwd::forward(ctx, &pkt, c.mode, b, rev.as_ref());
-                }
+    let flow = match established(&pkt, &key, now, settings) {
+        Ok(flow) => flow,
+        Err(lost) => match new_flow(&pkt, &key, (family, filter), now, len, lost) {
+            Ok(flow) => flow,
+            Err(Unscheduled::NotAVip) if settings.nat_enabled != 0 => {
+                // A prefilter collision: not a VIP after all. It may be a
+                // NAT reply whose client address and port hash where a VIP
+                // does (about one client port in a thousand with a dozen
+                // VIPs).
+                return nat_reply(ctx, &pkt, &key, len);
+            }
+            Err(_) => return Ok(xdp_action::XDP_PASS),
+        },
+    };
+    // One place forwards both established and new flows: the forwarding
+    // code is the bulk of the program, and a second inlined copy of it made
+    // every packet's path longer in the instruction cache.
+    count_flow(flow.service, flow.id, len, flow.new);
+    let rev = nat_entry(&pkt, flow.mode, flow.service, flow.id, flow.b, flow.refresh);
+    fwd::forward(ctx, &pkt, flow.mode, flow.b, rev.as_ref())
+}
+
+/// Where a VIP packet goes: its backend and how.
+struct Flow {
+    b: &'static Backend,
+    id: u32,
+    service: u32,
+    mode: u8,
+    /// The packet starts a new connection.
+    new: bool,
+    /// The entry's timestamp was refreshed (NAT refreshes its reverse entry
+    /// then).
+    refresh: bool,
+}
+
+/// Why a VIP packet was not given a backend.
+enum Unscheduled {
+    /// The prefilter matched but no service has this address and port.
+    NotAVip,
+    /// No backend can take it (counted).
+    NoBackend,
+}
+
+/// The flow a packet belongs to, if its connection is live. Err(lost): the
+/// packet starts over, `lost` when it is a TCP packet without SYN whose
+/// entry is gone (evicted, or expired while idle).
+#[inline(always)]
+fn established(pkt: &Pkt, key: &FlowKey, now: u32, settings: &Settings) -> Result<Flow, bool> {
+    let Some(c) = CONNS.get_ptr_mut(key) else {
+        return Err(pkt.proto == IPPROTO_TCP && pkt.tcp_flags & TCP_SYN == 0);
+    };
+    // SAFETY: a live entry of the LRU map; its value is plain data.
+    let c = unsafe { &mut *c };
+    if conn::fresh(c, now, settings) && !conn::reopens(c, pkt) {
+        if let Some(b) = BACKENDS.get(c.backend) {
+            if b.flags & BACKEND_F_READY != 0 && b.service == c.service {
+                let refresh = conn::track(c, pkt, now, settings.refresh);
+                return Ok(Flow {
+                    b,
+                    id: c.backend,
+                    service: c.service,
+                    mode: c.mode,
+                    new: false,
+                    refresh,
+                });
             }
         }
-        // Expired, reopened by a new SYN, or its backend left: the flow
-        // starts over; its old connection no longer counts.
-        if c.counted != 0 {
-            conn::count_conn(c.backend, c.state, false);
-        }
-    } else {
-        // A TCP packet without SYN and no entry: if this is a VIP after
-        // all, its entry was lost (evicted or expired while idle).
-        lost = pkt.proto == IPPROTO_TCP && pkt.tcp_flags & TCP_SYN == 0;
     }
-    new_flow(ctx, &pkt, &key, family, now, len, (settings, lost))
+    // Expired, reopened by a new SYN, or its backend left: the flow starts
+    // over; its old connection no longer counts.
+    if c.counted != 0 {
+        conn::count_conn(c.backend, c.state, false);
+    }
+    Err(false)
 }
 
 /// Whether the frame is addressed to the interface it arrived on.
@@ -159,31 +213,24 @@ fn for_us<C: Net>(ctx: &C) -> bool {
     iface.present != 0 && unsafe { (*eth).dst } == iface.mac
 }
 
+/// Schedules a packet that starts a connection and records the flow.
 #[inline(always)]
-fn new_flow<C: Net>(
-    ctx: &C,
+fn new_flow(
     pkt: &Pkt,
     key: &FlowKey,
-    family: u8,
+    (family, filter): (u8, u32),
     now: u32,
     len: u64,
-    (settings, lost): (&Settings, bool),
-) -> Result<u32, ()> {
+    lost: bool,
+) -> Result<Flow, Unscheduled> {
     let vip = VipKey {
         addr: pkt.dst,
         port: pkt.dport,
         proto: pkt.proto,
         family,
     };
-    // SAFETY: values are plain data written whole by the daemon.
-    let Some(service) = (unsafe { SERVICES.get(&vip) }) else {
-        // A prefilter collision: not a VIP after all. It may be a NAT reply
-        // whose client address and port hash where a VIP does (about one
-        // client port in a thousand with a dozen VIPs).
-        if settings.nat_enabled != 0 {
-            return nat_reply(ctx, pkt, key, len);
-        }
-        return Ok(xdp_action::XDP_PASS);
+    let Some(service) = service(&vip, filter) else {
+        return Err(Unscheduled::NotAVip);
     };
     if lost {
         // Scheduled again, which may move the flow: counted.
@@ -191,13 +238,15 @@ fn new_flow<C: Net>(
     }
     let Some(id) = choose(service, pkt, now) else {
         count(stat::NO_BACKEND, len);
-        return Ok(xdp_action::XDP_PASS);
+        return Err(Unscheduled::NoBackend);
     };
-    let b = BACKENDS.get(id).ok_or(())?;
+    let Some(b) = BACKENDS.get(id) else {
+        return Err(Unscheduled::NoBackend);
+    };
     if b.flags & BACKEND_F_READY == 0 {
         // Never a frame to an unknown MAC: the kernel gets it.
         count(stat::BACKEND_NOT_READY, len);
-        return Ok(xdp_action::XDP_PASS);
+        return Err(Unscheduled::NoBackend);
     }
     let state = conn::initial_state(pkt);
     // Only lc and wlc weigh live connection counts: other services' flows
@@ -231,9 +280,38 @@ fn new_flow<C: Net>(
         );
     }
     count(stat::NEW_CONN, len);
-    count_flow(service.id, id, len, true);
-    let rev = nat_entry(pkt, service.mode, service.id, id, b, true);
-    fwd::forward(ctx, pkt, service.mode, b, rev.as_ref())
+    Ok(Flow {
+        b,
+        id,
+        service: service.id,
+        mode: service.mode,
+        new: true,
+        refresh: true,
+    })
+}
+
+/// The service of `vip`, whose prefilter slot holds `filter`: the
+/// service slot it names if that holds this address (another address there
+/// means a prefilter collision: not a VIP), or, when several services share
+/// the prefilter slot, `SERVICES`.
+#[inline(always)]
+fn service(vip: &VipKey, filter: u32) -> Option<&'static Service> {
+    if filter == VIP_FILTER_SHARED {
+        // SAFETY: values are plain data written whole by the daemon.
+        return unsafe { SERVICES.get(vip) };
+    }
+    let s = SERVICE_SLOTS.get(filter.wrapping_sub(1))?;
+    // Field by field: a derived comparison may become a memcmp call, which
+    // BPF has no library for.
+    let k = &s.vip;
+    let same = k.addr[0] == vip.addr[0]
+        && k.addr[1] == vip.addr[1]
+        && k.addr[2] == vip.addr[2]
+        && k.addr[3] == vip.addr[3]
+        && k.port == vip.port
+        && k.proto == vip.proto
+        && k.family == vip.family;
+    same.then_some(&s.service)
 }
 
 /// Persistence first (a client returning within the timeout goes back to

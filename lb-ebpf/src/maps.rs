@@ -13,8 +13,8 @@ use aya_ebpf::{
 };
 use lb_common::{
     stat, Backend, Conn, ConnCounts, Counters, FlowKey, Iface, NatRev, PersistKey, PersistValue,
-    Service, Settings, VipKey, CONN_TABLE_SIZE, MAX_BACKENDS, MAX_IFINDEX, MAX_SERVICES,
-    PERSIST_TABLE_SIZE, SCHED_CAPACITY, VIP_FILTER_SIZE,
+    Service, ServiceSlot, Settings, VipKey, CONN_TABLE_SIZE, MAX_BACKENDS, MAX_IFINDEX,
+    MAX_SERVICES, PERSIST_TABLE_SIZE, SCHED_CAPACITY, SERVICE_SLOT_COUNT, VIP_FILTER_SIZE,
 };
 
 #[map]
@@ -58,9 +58,17 @@ pub static IFACES: Array<Iface> = Array::with_max_entries(MAX_IFINDEX, 0);
 pub static SETTINGS: Array<Settings> = Array::with_max_entries(1, 0);
 
 /// Non-zero where some VIP's (address, port) hashes: an array read, so
-/// traffic for other destinations leaves without a hash-table lookup.
+/// traffic for other destinations leaves without a hash-table lookup. The
+/// value also says where the service is (`lb_common::VIP_FILTER_SHARED`).
 #[map]
-pub static VIP_FILTER: Array<u8> = Array::with_max_entries(VIP_FILTER_SIZE, 0);
+pub static VIP_FILTER: Array<u32> = Array::with_max_entries(VIP_FILTER_SIZE, 0);
+
+/// Services by prefilter slot: a new flow finds its service with an array
+/// read instead of a `SERVICES` lookup (a hash-table lookup cost a new flow
+/// about 45 ns). `SERVICES` stays the truth, and the way to a service when
+/// several share a prefilter slot.
+#[map]
+pub static SERVICE_SLOTS: Array<ServiceSlot> = Array::with_max_entries(SERVICE_SLOT_COUNT, 0);
 
 #[map]
 pub static GLOBAL_STATS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(stat::LEN, 0);

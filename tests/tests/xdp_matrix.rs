@@ -301,6 +301,73 @@ fn a_nat_reply_whose_client_port_hashes_like_a_vip_is_still_rewritten() {
     });
 }
 
+/// Services whose (address, port) hash to one prefilter slot: the program
+/// finds each by address (SERVICES), and once one leaves, the other by its
+/// slot again; a service rewritten in place keeps taking new flows by its
+/// latest settings (the daemon alternates its two slots).
+#[test]
+fn services_sharing_a_prefilter_slot_each_get_their_own_flows() {
+    with_dataplane(3, |dp, _| {
+        for v6 in [false, true] {
+            let (vip, client, backends) = addrs(v6, 3);
+            let slot = |port: u16| lb_common::vip_filter_index(&addr_words(vip).0, port.to_be());
+            let other = (81..=u16::MAX)
+                .find(|&p| slot(p) == slot(80))
+                .expect("a port sharing the prefilter slot of port 80");
+            // Service `port` sends everything to backend `to`.
+            let service = |port: u16, to: usize| {
+                let mut s = spec(Algo::Rr, Mode::Dr, v6, &[1], 80);
+                s.vip = SocketAddr::new(vip, port);
+                s.backends[0].addr = SocketAddr::new(backends[to], 80);
+                s.backends[0].mac = Some(MacAddr(backend_mac(to)));
+                s
+            };
+            let mut sport = 20_000u16;
+            let mut send = |dp: &mut XdpDataplane, port: u16| {
+                sport += 1;
+                let syn = frames::tcp_frame(LB_MAC, CLIENT_MAC, client, vip, sport, port, SYN);
+                let (action, out) = run(dp, &syn);
+                let to = (action == XDP_TX)
+                    .then(|| (0..3).find(|&i| out[0..6] == backend_mac(i)))
+                    .flatten();
+                (action, to)
+            };
+            dp.apply(&[service(80, 0), service(other, 1)]).unwrap();
+            assert_eq!(
+                send(dp, 80),
+                (XDP_TX, Some(0)),
+                "v6={v6}: port 80, slot shared"
+            );
+            assert_eq!(
+                send(dp, other),
+                (XDP_TX, Some(1)),
+                "v6={v6}: port {other}, slot shared"
+            );
+            dp.apply(&[service(other, 1)]).unwrap();
+            assert_eq!(send(dp, 80).0, XDP_PASS, "v6={v6}: port 80 after it left");
+            assert_eq!(
+                send(dp, other),
+                (XDP_TX, Some(1)),
+                "v6={v6}: port {other} alone"
+            );
+            for to in [2, 1, 2] {
+                dp.apply(&[service(other, to)]).unwrap();
+                assert_eq!(
+                    send(dp, other),
+                    (XDP_TX, Some(to)),
+                    "v6={v6}: rewritten to {to}"
+                );
+            }
+            dp.apply(&[]).unwrap();
+            assert_eq!(
+                send(dp, other).0,
+                XDP_PASS,
+                "v6={v6}: port {other} after it left"
+            );
+        }
+    });
+}
+
 #[test]
 fn tun_packet_too_big_once_wrapped_goes_to_the_stack_unchanged() {
     with_dataplane(1, |dp, v0| {

@@ -13,8 +13,8 @@ use aya::{
 };
 use lb_common::{
     conn_state, maps as names, stat, svc, Backend, Conn, ConnCounts, Counters, FlowKey, Iface,
-    Service, Settings, VipKey, BACKEND_F_NEXTHOP, BACKEND_F_READY, BACKEND_F_SORRY, BACKEND_F_USED,
-    MAX_BACKENDS, MAX_LC_BACKENDS, MAX_SERVICES, SCHED_CAPACITY,
+    Service, ServiceSlot, Settings, VipKey, BACKEND_F_NEXTHOP, BACKEND_F_READY, BACKEND_F_SORRY,
+    BACKEND_F_USED, MAX_BACKENDS, MAX_LC_BACKENDS, MAX_SERVICES, SCHED_CAPACITY, VIP_FILTER_SHARED,
 };
 use tracing::{debug, info, warn};
 
@@ -63,6 +63,8 @@ struct Installed {
     backends: StdHashMap<SocketAddr, u32>,
     region: Region,
     maglev_size: Option<u32>,
+    /// Which of the service's two `SERVICE_SLOTS` holds its current value.
+    half: u32,
 }
 
 /// Allocates small integer ids in turn, wrapping around: a released id is
@@ -128,7 +130,8 @@ struct Maps {
     backend_conns: Array<MapData, ConnCounts>,
     ifaces: Array<MapData, Iface>,
     settings: Array<MapData, Settings>,
-    vip_filter: Array<MapData, u8>,
+    vip_filter: Array<MapData, u32>,
+    service_slots: Array<MapData, ServiceSlot>,
     global_stats: PerCpuArray<MapData, Counters>,
     service_stats: PerCpuArray<MapData, Counters>,
     backend_stats: PerCpuArray<MapData, Counters>,
@@ -141,8 +144,6 @@ pub struct XdpDataplane {
     service_ids: Ids,
     backend_ids: Ids,
     regions: Regions,
-    /// VIP prefilter slot → number of services hashing there.
-    filter: StdHashMap<u32, u32>,
     settings: Settings,
     attachments: Vec<Attachment>,
     pin_path: Option<PathBuf>,
@@ -170,6 +171,11 @@ fn vip_key(vip: SocketAddr, proto: Proto) -> VipKey {
         proto: proto.number(),
         family,
     }
+}
+
+/// Index in `SERVICE_SLOTS` of one of service `id`'s two slots.
+fn slot_index(id: u32, half: u32) -> u32 {
+    2 * id + half
 }
 
 fn key_vip(key: &VipKey) -> (SocketAddr, Proto) {
@@ -229,6 +235,7 @@ impl XdpDataplane {
             ifaces: take_map(&mut ebpf, names::IFACES)?,
             settings: take_map(&mut ebpf, names::SETTINGS)?,
             vip_filter: take_map(&mut ebpf, names::VIP_FILTER)?,
+            service_slots: take_map(&mut ebpf, names::SERVICE_SLOTS)?,
             global_stats: take_map(&mut ebpf, names::GLOBAL_STATS)?,
             service_stats: take_map(&mut ebpf, names::SERVICE_STATS)?,
             backend_stats: take_map(&mut ebpf, names::BACKEND_STATS)?,
@@ -240,7 +247,6 @@ impl XdpDataplane {
             service_ids: Ids::new(MAX_SERVICES, "services"),
             backend_ids: Ids::new(MAX_BACKENDS, "backends"),
             regions: Regions::new(SCHED_CAPACITY),
-            filter: StdHashMap::new(),
             settings: Settings::ipvs_defaults(crate::clock::hz()),
             attachments: Vec::new(),
             pin_path: opts.pin_path.clone(),
@@ -285,8 +291,23 @@ impl XdpDataplane {
                 len: value.sched_len,
             };
             self.regions.claim(region);
-            let slot = lb_common::vip_filter_index(&key.addr, key.port);
-            *self.filter.entry(slot).or_default() += 1;
+            // The half the prefilter points at is current; when it points
+            // at neither (several services share the prefilter slot, so
+            // the program reads SERVICES), half 0 is rewritten.
+            let filter = lb_common::vip_filter_index(&key.addr, key.port);
+            let pointed = self
+                .maps
+                .vip_filter
+                .get(&filter, 0)
+                .map_err(map_err(names::VIP_FILTER))?;
+            let half = if pointed == slot_index(value.id, 1) + 1 {
+                1
+            } else {
+                if pointed != slot_index(value.id, 0) + 1 {
+                    self.write_slot(value.id, 0, key, value)?;
+                }
+                0
+            };
             self.installed.insert(
                 key,
                 Installed {
@@ -295,8 +316,13 @@ impl XdpDataplane {
                     backends: slots.remove(&value.id).unwrap_or_default(),
                     region,
                     maglev_size: (value.algo == lb_common::ALGO_MH).then_some(value.sched_len),
+                    half,
                 },
             );
+        }
+        let keys: Vec<VipKey> = self.installed.keys().copied().collect();
+        for key in &keys {
+            self.point_filter(key)?;
         }
         info!(
             services = self.installed.len(),
@@ -641,15 +667,6 @@ impl XdpDataplane {
             }
         } else {
             let id = self.service_ids.take()?;
-            let slot = lb_common::vip_filter_index(&key.addr, key.port);
-            let n = self.filter.entry(slot).or_default();
-            *n += 1;
-            if *n == 1 {
-                self.maps
-                    .vip_filter
-                    .set(slot, 1, 0)
-                    .map_err(map_err(names::VIP_FILTER))?;
-            }
             self.installed.insert(
                 key,
                 Installed {
@@ -658,6 +675,7 @@ impl XdpDataplane {
                     backends: StdHashMap::new(),
                     region: Region { off: 0, len: 0 },
                     maglev_size: None,
+                    half: 1,
                 },
             );
         }
@@ -792,6 +810,12 @@ impl XdpDataplane {
             .services
             .insert(key, service, 0)
             .map_err(map_err(names::SERVICES))?;
+        // The prefilter's copy: the other half, then the prefilter moved to
+        // it (the program falls back to SERVICES until then).
+        let half = 1 - self.installed[&key].half;
+        self.write_slot(id, half, key, service)?;
+        self.installed.get_mut(&key).expect("installed above").half = half;
+        self.point_filter(&key)?;
         self.regions.release(old_region);
 
         // Backends that left: cleared so flows still pointing at them are
@@ -819,24 +843,50 @@ impl XdpDataplane {
         Ok(())
     }
 
+    fn write_slot(
+        &mut self,
+        id: u32,
+        half: u32,
+        vip: VipKey,
+        service: Service,
+    ) -> Result<(), DataplaneError> {
+        self.maps
+            .service_slots
+            .set(slot_index(id, half), ServiceSlot { vip, service }, 0)
+            .map_err(map_err(names::SERVICE_SLOTS))
+    }
+
+    /// Points the prefilter slot of `key` at what the program should read
+    /// there, from the services now installed: nothing, the current half of
+    /// the one service hashing there, or `SERVICES` when several do.
+    fn point_filter(&mut self, key: &VipKey) -> Result<(), DataplaneError> {
+        let filter = lb_common::vip_filter_index(&key.addr, key.port);
+        let mut there = self
+            .installed
+            .iter()
+            .filter(|(k, _)| lb_common::vip_filter_index(&k.addr, k.port) == filter);
+        let value = match (there.next(), there.next()) {
+            (None, _) => 0,
+            (Some((_, inst)), None) => slot_index(inst.id, inst.half) + 1,
+            (Some(_), Some(_)) => VIP_FILTER_SHARED,
+        };
+        self.maps
+            .vip_filter
+            .set(filter, value, 0)
+            .map_err(map_err(names::VIP_FILTER))
+    }
+
     fn uninstall(&mut self, key: VipKey) -> Result<(), DataplaneError> {
         let Some(inst) = self.installed.remove(&key) else {
             return Ok(());
         };
+        self.point_filter(&key)?;
         match self.maps.services.remove(&key) {
             Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
             Err(e) => return Err(map_err(names::SERVICES)(e)),
         }
-        let slot = lb_common::vip_filter_index(&key.addr, key.port);
-        if let Some(n) = self.filter.get_mut(&slot) {
-            *n -= 1;
-            if *n == 0 {
-                self.filter.remove(&slot);
-                self.maps
-                    .vip_filter
-                    .set(slot, 0, 0)
-                    .map_err(map_err(names::VIP_FILTER))?;
-            }
+        for half in [0, 1] {
+            self.write_slot(inst.id, half, VipKey::default(), Service::default())?;
         }
         for bid in inst.backends.into_values() {
             self.maps
