@@ -825,6 +825,50 @@ fn connection_counts_follow_tcp_states() {
     });
 }
 
+/// A SYN on the port of a closed connection (RST or FIN seen) starts a new
+/// connection: scheduled anew, its entry taken over (one entry, the new
+/// backend, the new state), and the old connection no longer counted.
+#[test]
+fn a_syn_reusing_a_closed_connections_port_is_scheduled_anew() {
+    with_dataplane(2, |dp, _| {
+        for (algo, close) in [(Algo::Rr, RST), (Algo::Rr, FIN_ACK), (Algo::Lc, RST)] {
+            dp.apply(&[spec(algo, Mode::Dr, false, &[1, 1], 80)])
+                .unwrap();
+            let (_, first) = run(dp, &packet(false, 61000, SYN));
+            run(dp, &packet(false, 61000, ACK));
+            run(dp, &packet(false, 61000, close));
+            let (action, second) = run(dp, &packet(false, 61000, SYN));
+            assert_eq!(action, XDP_TX, "{algo}");
+            if algo == Algo::Rr {
+                assert_ne!(second[0..6], first[0..6], "rr: the next turn");
+            }
+            let (_, ack) = run(dp, &packet(false, 61000, ACK));
+            assert_eq!(ack[0..6], second[0..6], "{algo}: the new connection stays");
+            let conns = dp.connections(10).unwrap();
+            assert_eq!(conns.len(), 1, "{algo}: {conns:?}");
+            assert_eq!(conns[0].state, "ESTABLISHED", "{algo}");
+            let (_, _, backends) = addrs(false, 2);
+            let i = (0..2).find(|&i| second[0..6] == backend_mac(i)).unwrap();
+            assert_eq!(conns[0].backend.ip(), backends[i], "{algo}");
+            if algo == Algo::Lc {
+                let st = dp.stats().unwrap();
+                let counts: Vec<(u64, u64)> = st.services[0]
+                    .backends
+                    .iter()
+                    .map(|b| (b.active, b.inactive))
+                    .collect();
+                let total = counts.iter().fold((0, 0), |t, c| (t.0 + c.0, t.1 + c.1));
+                assert_eq!(
+                    total,
+                    (1, 0),
+                    "lc counts only the new connection: {counts:?}"
+                );
+            }
+            dp.apply(&[]).unwrap();
+        }
+    });
+}
+
 #[test]
 fn idle_flows_expire_and_are_scheduled_again() {
     with_dataplane(2, |dp, _| {
