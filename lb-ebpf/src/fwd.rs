@@ -292,6 +292,59 @@ pub fn nat_icmp<C: Net>(ctx: &C, pkt: &Pkt, backend: &Backend) -> Result<u32, ()
     to_backend(ctx, pkt, backend, &vip)
 }
 
+/// NAT: an ICMP error about a packet on its way to a backend (client →
+/// backend, as the balancer rewrote it), from the backend or a router next
+/// to it, goes on to the client as an error about the packet the client
+/// sent, as IPVS does: the outer source and the quoted destination address
+/// and port become the VIP's; the outer IPv4, quoted IPv4 and ICMP
+/// checksums follow (the ICMPv6 one covers the outer source too). Without
+/// this the client could not match the error to its connection.
+#[inline(always)]
+pub fn nat_icmp_in<C: Net>(ctx: &C, pkt: &Pkt, rev: &NatRev) -> Result<u32, ()> {
+    if pkt.vlan {
+        return Ok(xdp_action::XDP_PASS);
+    }
+    // The flow was turned around: backend → client.
+    let (backend, client) = (pkt.src, pkt.dst);
+    let vip = rev.vip;
+    let icmp: *mut IcmpHdr = ptr_at(ctx, pkt.l4)?;
+    let inner = pkt.l4 + IcmpHdr::LEN;
+    // SAFETY: bounds checked by ptr_at (here and below); the frame is
+    // writable.
+    unsafe {
+        let mut check = (*icmp).check;
+        let ports = if pkt.v6 {
+            let ip: *mut Ipv6Hdr = ptr_at(ctx, pkt.l3)?;
+            let quoted: *mut Ipv6Hdr = ptr_at(ctx, inner)?;
+            let from = (*ip).saddr;
+            (*ip).saddr = vip;
+            (*quoted).daddr = vip;
+            // The pseudo-header's source, then the quote's destination.
+            check = csum::replace_addr(check, &from, &vip, true);
+            check = csum::replace_addr(check, &backend, &vip, true);
+            inner + Ipv6Hdr::LEN
+        } else {
+            let ip: *mut Ipv4Hdr = ptr_at(ctx, pkt.l3)?;
+            let quoted: *mut Ipv4Hdr = ptr_at(ctx, inner)?;
+            let from = (*ip).saddr;
+            (*ip).saddr = vip[0];
+            (*ip).check = csum::replace4((*ip).check, from, vip[0]);
+            let old = (*quoted).check;
+            let new = csum::replace4(old, backend[0], vip[0]);
+            (*quoted).daddr = vip[0];
+            (*quoted).check = new;
+            check = csum::replace4(check, backend[0], vip[0]);
+            check = csum::replace2(check, old, new);
+            inner + Ipv4Hdr::LEN
+        };
+        let dport: *mut u16 = ptr_at(ctx, ports + 2)?;
+        check = csum::replace2(check, *dport, rev.vport);
+        *dport = rev.vport;
+        (*icmp).check = check;
+    }
+    fib_send(ctx, pkt.frame_len - pkt.l3 as u32, pkt.v6, &vip, &client)
+}
+
 /// Next hop from the kernel's FIB: MACs written, then XDP_TX on the same
 /// interface or a redirect to another. Without an answer: to the stack.
 #[inline(always)]

@@ -422,11 +422,20 @@ fn nat_reply<C: Net>(ctx: &C, pkt: &Pkt, key: &FlowKey, len: u64) -> Result<u32,
 /// TUN, which reply straight to clients; by us for NAT): it goes on to the
 /// backend holding that flow, found by the quoted header. For NAT the
 /// quote is turned back into what the backend sent (`fwd::nat_icmp`).
+/// NAT also sees errors the other way, about a packet it sent on to a
+/// backend: those go on to the client (`fwd::nat_icmp_in`).
 #[inline(always)]
 fn icmp_error<C: Net>(ctx: &C, pkt: &Pkt, key: &FlowKey, len: u64) -> Result<u32, ()> {
     // SAFETY: plain data.
     let Some(c) = (unsafe { CONNS.get(key) }) else {
-        return Ok(xdp_action::XDP_PASS);
+        // Quoting client → backend, turned around: a reverse entry's key.
+        // SAFETY: plain data.
+        let Some(rev) = (unsafe { NAT_REV.get(key) }) else {
+            return Ok(xdp_action::XDP_PASS);
+        };
+        let rev = *rev;
+        count(stat::ICMP_FORWARDED, len);
+        return fwd::nat_icmp_in(ctx, pkt, &rev);
     };
     let Some(b) = BACKENDS.get(c.backend) else {
         return Ok(xdp_action::XDP_PASS);

@@ -151,8 +151,9 @@ pub fn parse<C: Net>(ctx: &C, frame_len: u32) -> Result<Option<Pkt>, ()> {
 }
 
 /// An ICMP destination-unreachable (v4, type 3) or packet-too-big (v6,
-/// type 2) quoting a packet the VIP sent: the flow of that packet, turned
-/// around, so the error can follow the flow to its backend.
+/// type 2) quoting a packet the VIP sent (or, NAT, one sent on to a
+/// backend): the flow of that packet, turned around, so the error can
+/// follow the flow.
 #[inline(always)]
 fn icmp_error<C: Net>(ctx: &C, mut pkt: Pkt, error_type: u8) -> Result<Option<Pkt>, ()> {
     let icmp: *const IcmpHdr = ptr_at(ctx, pkt.l4)?;
@@ -181,7 +182,8 @@ fn icmp_error<C: Net>(ctx: &C, mut pkt: Pkt, error_type: u8) -> Result<Option<Pk
     if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
         return Ok(None);
     }
-    // The quoted packet went VIP → client; only its ports are needed.
+    // The quoted packet went VIP → client (or, NAT, client → backend);
+    // only its ports are needed.
     let ports: *const [u16; 2] = ptr_at(ctx, inner_l4)?;
     let [qsport, qdport] = unsafe { *ports };
     pkt.proto = proto;

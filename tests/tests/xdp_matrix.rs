@@ -697,37 +697,103 @@ fn icmp_errors_about_a_flow_reach_its_backend() {
 /// packet that left as the VIP), addressed to the VIP.
 fn icmp_error_to_vip(v6: bool, quoted: &[u8]) -> Vec<u8> {
     let (vip, _, _) = addrs(v6, 1);
-    match vip {
-        IpAddr::V4(v) => {
-            // Destination unreachable, fragmentation needed, MTU 1500.
+    let router = if v6 { "fd09::fe" } else { "10.9.0.254" };
+    icmp_error_frame(router.parse().unwrap(), vip, CLIENT_MAC, quoted)
+}
+
+/// An ICMP error (IPv4: fragmentation needed; IPv6: packet too big; MTU
+/// 1500) from `from` to `to`, about `quoted` (a frame), arriving from
+/// `src_mac`.
+fn icmp_error_frame(from: IpAddr, to: IpAddr, src_mac: [u8; 6], quoted: &[u8]) -> Vec<u8> {
+    match (from, to) {
+        (IpAddr::V4(from), IpAddr::V4(to)) => {
             let mut m = vec![3, 4, 0, 0, 0, 0, 0x05, 0xdc];
             m.extend_from_slice(&quoted[14..]);
             let c = frames::checksum(&m, 0);
             m[2..4].copy_from_slice(&c.to_be_bytes());
-            let router = "10.9.0.254".parse().unwrap();
             frames::ethernet(
                 LB_MAC,
-                CLIENT_MAC,
+                src_mac,
                 frames::ETH_P_IPV4,
-                &frames::ipv4(router, v, 1, &m),
+                &frames::ipv4(from, to, 1, &m),
             )
         }
-        IpAddr::V6(v) => {
-            // Packet too big, MTU 1500.
+        (IpAddr::V6(from), IpAddr::V6(to)) => {
             let mut m = vec![2, 0, 0, 0, 0, 0, 0x05, 0xdc];
             m.extend_from_slice(&quoted[14..]);
-            let router: std::net::Ipv6Addr = "fd09::fe".parse().unwrap();
-            let sum = frames::pseudo_sum_ip(router.into(), v.into(), 58, m.len());
+            let sum = frames::pseudo_sum_ip(from.into(), to.into(), 58, m.len());
             let c = frames::checksum(&m, sum);
             m[2..4].copy_from_slice(&c.to_be_bytes());
             frames::ethernet(
                 LB_MAC,
-                CLIENT_MAC,
+                src_mac,
                 frames::ETH_P_IPV6,
-                &frames::ipv6(router, v, 58, &m),
+                &frames::ipv6(from, to, 58, &m),
             )
         }
+        _ => panic!("one family: {from} → {to}"),
     }
+}
+
+/// The outer IPv4 (if any) and ICMP/ICMPv6 checksums of a forwarded error.
+fn check_icmp_checksums(out: &[u8], v6: bool, what: &str) {
+    let (src, dst, l4, proto) = frames::ip_fields(out, 14, v6);
+    if !v6 {
+        assert_eq!(
+            frames::checksum(&out[14..34], 0),
+            0,
+            "{what}: outer IPv4 checksum"
+        );
+    }
+    let initial = if v6 {
+        frames::pseudo_sum_ip(src, dst, proto, out.len() - l4)
+    } else {
+        0
+    };
+    assert_eq!(
+        frames::checksum(&out[l4..], initial),
+        0,
+        "{what}: ICMP checksum"
+    );
+}
+
+/// A NAT packet on its way to the backend was too big for a router there:
+/// the error goes on to the client as about the packet the client sent
+/// (from the VIP, quoting client → VIP:80), as IPVS does.
+#[test]
+fn nat_icmp_errors_from_the_backend_side_reach_the_client() {
+    with_dataplane(2, |dp, _| {
+        for v6 in [false, true] {
+            dp.apply(&[spec(Algo::Rr, Mode::Nat, v6, &[1, 1], 8080)])
+                .unwrap();
+            let (vip, client, backends) = addrs(v6, 2);
+            let syn = packet(v6, 62002, SYN);
+            let (a, out) = run(dp, &syn);
+            let i = check_forwarded(Mode::Nat, v6, &syn, a, &out, 8080);
+            // What the backend's side saw: client:62002 → backend:8080.
+            let quoted = frames::tcp_frame([0; 6], [0; 6], client, backends[i], 62002, 8080, SYN);
+            let router: IpAddr = if v6 { "fd09::fd" } else { "10.9.0.253" }.parse().unwrap();
+            let error = icmp_error_frame(router, client, backend_mac(i), &quoted);
+            let (a, out) = run(dp, &error);
+            let what = format!("v6={v6}");
+            assert_eq!(a, XDP_REDIRECT, "{what}: ICMP error not forwarded");
+            assert_eq!(out[0..6], CLIENT_MAC, "{what}: to the client");
+            let (src, dst, l4, _) = frames::ip_fields(&out, 14, v6);
+            assert_eq!((src, dst), (vip, client), "{what}: outer addresses");
+            check_icmp_checksums(&out, v6, &what);
+            // The quote is what the client sent, its TCP checksum aside.
+            let mut sent = frames::tcp_frame([0; 6], [0; 6], client, vip, 62002, 80, SYN);
+            let tcp_check = 14 + if v6 { 40 } else { 20 } + 16;
+            sent[tcp_check..tcp_check + 2].copy_from_slice(&quoted[tcp_check..tcp_check + 2]);
+            assert_eq!(out[l4 + 8..], sent[14..], "{what}: the quoted packet");
+            // An error about a flow the balancer does not hold: untouched.
+            let stray = frames::tcp_frame([0; 6], [0; 6], client, backends[i], 62003, 8080, SYN);
+            let error = icmp_error_frame(router, client, backend_mac(i), &stray);
+            let (a, out) = run(dp, &error);
+            assert_eq!((a, out), (XDP_PASS, error), "{what}: unknown flow");
+            dp.apply(&[]).unwrap();
+        }
+    });
 }
 
 #[test]
@@ -750,26 +816,10 @@ fn nat_icmp_errors_reach_the_backend_as_it_sent_the_reply() {
             let (a, out) = run(dp, &icmp_error_to_vip(v6, &quoted));
             assert_eq!(a, XDP_REDIRECT, "{what}: ICMP error not forwarded");
             assert_eq!(out[0..6], backend_mac(i), "{what}: to the flow's backend");
-            let (src, dst, l4, proto) = frames::ip_fields(&out, 14, v6);
+            let (src, dst, l4, _) = frames::ip_fields(&out, 14, v6);
             let router: IpAddr = if v6 { "fd09::fe" } else { "10.9.0.254" }.parse().unwrap();
             assert_eq!((src, dst), (router, backends[i]), "{what}: outer addresses");
-            if !v6 {
-                assert_eq!(
-                    frames::checksum(&out[14..34], 0),
-                    0,
-                    "{what}: outer IPv4 checksum"
-                );
-            }
-            let initial = if v6 {
-                frames::pseudo_sum_ip(src, dst, proto, out.len() - l4)
-            } else {
-                0
-            };
-            assert_eq!(
-                frames::checksum(&out[l4..], initial),
-                0,
-                "{what}: ICMP checksum"
-            );
+            check_icmp_checksums(&out, v6, &what);
             // The quote is now what the backend sent: backend:8080 → client,
             // its own TCP checksum aside (left as quoted, as IPVS does).
             let mut sent = frames::tcp_frame([0; 6], [0; 6], backends[i], client, 8080, 62001, ACK);
