@@ -113,12 +113,22 @@ pub fn nat_rev_key(pkt: &Pkt, backend: &Backend) -> FlowKey {
     }
 }
 
-/// Records (or refreshes) the reverse entry of a NAT flow.
+/// Records (or, with `refresh`, refreshes) the reverse entry of a NAT flow.
 #[inline(always)]
-pub fn nat_remember(pkt: &Pkt, backend: &Backend, rev: &NatRev) {
+pub fn nat_remember(pkt: &Pkt, backend: &Backend, rev: &NatRev, refresh: bool) {
+    let key = nat_rev_key(pkt, backend);
+    if refresh {
+        if let Some(entry) = NAT_REV.get_ptr_mut(&key) {
+            // In place: the lookup marks the entry recently used, as an
+            // LRU update would, for a fraction of its cost.
+            // SAFETY: a live entry of the LRU map, plain data.
+            unsafe { *entry = *rev };
+            return;
+        }
+    }
     // Failure leaves the old entry or none; replies then go to the stack,
     // and the next refresh (within a second) tries again.
-    let _ = NAT_REV.insert(&nat_rev_key(pkt, backend), rev, 0);
+    let _ = NAT_REV.insert(&key, rev, 0);
 }
 
 /// Rewrites the destination (or source) address and port of the packet,

@@ -141,7 +141,7 @@ fn process<C: Net>(ctx: &C, len: u64) -> Result<u32, ()> {
     // code is the bulk of the program, and a second inlined copy of it made
     // every packet's path longer in the instruction cache.
     count_flow(flow.service, flow.id, len, flow.new);
-    let rev = nat_entry(&pkt, flow.mode, flow.service, flow.id, flow.b, flow.refresh);
+    let rev = nat_entry(&pkt, flow.mode, flow.service, flow.id, flow.b, flow.rev);
     fwd::forward(ctx, &pkt, flow.mode, flow.b, rev.as_ref())
 }
 
@@ -153,9 +153,20 @@ struct Flow {
     mode: u8,
     /// The packet starts a new connection.
     new: bool,
-    /// The entry's timestamp was refreshed (NAT refreshes its reverse entry
-    /// then).
-    refresh: bool,
+    /// What NAT does to the flow's reverse entry.
+    rev: RevUpdate,
+}
+
+/// What a NAT packet does to its flow's reverse entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RevUpdate {
+    Keep,
+    /// Rewritten in place if there (once a second, when the flow's
+    /// timestamp is; or a new connection on an old one's 5-tuple), else
+    /// recorded, so an evicted entry heals.
+    Refresh,
+    /// A new flow: recorded.
+    Record,
 }
 
 /// Why a VIP packet was not given a backend.
@@ -189,14 +200,18 @@ fn established(pkt: &Pkt, key: &FlowKey, now: u32, settings: &Settings) -> Resul
     if conn::fresh(c, now, settings) && !conn::reopens(c, pkt) {
         if let Some(b) = BACKENDS.get(c.backend) {
             if b.flags & BACKEND_F_READY != 0 && b.service == c.service {
-                let refresh = conn::track(c, pkt, now, settings.refresh);
+                let refreshed = conn::track(c, pkt, now, settings.refresh);
                 return Ok(Flow {
                     b,
                     id: c.backend,
                     service: c.service,
                     mode: c.mode,
                     new: false,
-                    refresh,
+                    rev: if refreshed {
+                        RevUpdate::Refresh
+                    } else {
+                        RevUpdate::Keep
+                    },
                 });
             }
         }
@@ -271,6 +286,10 @@ fn new_flow(
         counted,
         _pad: 0,
     };
+    let rev = match miss {
+        Miss::Over(_) => RevUpdate::Refresh,
+        Miss::NoEntry { .. } => RevUpdate::Record,
+    };
     let recorded = match miss {
         // Taken over in place: an LRU update (a new element, the old one
         // freed, three locks) cost a reused port about 280 ns more.
@@ -306,7 +325,7 @@ fn new_flow(
         service: service.id,
         mode: service.mode,
         new: true,
-        refresh: true,
+        rev,
     })
 }
 
@@ -384,7 +403,7 @@ fn nat_entry(
     service: u32,
     backend: u32,
     b: &Backend,
-    refresh: bool,
+    update: RevUpdate,
 ) -> Option<NatRev> {
     if mode != MODE_NAT {
         return None;
@@ -396,8 +415,8 @@ fn nat_entry(
         service,
         backend,
     };
-    if refresh {
-        fwd::nat_remember(pkt, b, &rev);
+    if update != RevUpdate::Keep {
+        fwd::nat_remember(pkt, b, &rev, update == RevUpdate::Refresh);
     }
     Some(rev)
 }

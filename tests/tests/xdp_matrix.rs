@@ -919,6 +919,34 @@ fn a_syn_reusing_a_closed_connections_port_is_scheduled_anew() {
     });
 }
 
+/// NAT: a new connection on a closed one's port gets its replies rewritten,
+/// whether it lands on the same backend (its reverse entry rewritten in
+/// place: mh) or another (a new one: rr).
+#[test]
+fn nat_replies_of_a_connection_reusing_a_port_are_rewritten() {
+    with_dataplane(2, |dp, _| {
+        for algo in [Algo::Rr, Algo::Mh] {
+            for v6 in [false, true] {
+                dp.apply(&[spec(algo, Mode::Nat, v6, &[1, 1], 8080)])
+                    .unwrap();
+                let port = 61100;
+                let syn = packet(v6, port, SYN);
+                let (a, out) = run(dp, &syn);
+                let first = check_forwarded(Mode::Nat, v6, &syn, a, &out, 8080);
+                run(dp, &packet(v6, port, RST));
+                let (a, out) = run(dp, &syn);
+                let second = check_forwarded(Mode::Nat, v6, &syn, a, &out, 8080);
+                match algo {
+                    Algo::Rr => assert_ne!(first, second, "rr: the next turn"),
+                    _ => assert_eq!(first, second, "mh: the same backend"),
+                }
+                check_nat_reply(dp, v6, second, port);
+                dp.apply(&[]).unwrap();
+            }
+        }
+    });
+}
+
 #[test]
 fn idle_flows_expire_and_are_scheduled_again() {
     with_dataplane(2, |dp, _| {
