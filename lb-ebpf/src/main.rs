@@ -220,6 +220,9 @@ fn established(pkt: &Pkt, key: &FlowKey, now: u32, settings: &Settings) -> Resul
     // over; its old connection no longer counts.
     if c.counted != 0 {
         conn::count_conn(c.backend, c.state, false);
+        // Once: if no backend takes the new connection, the entry stays
+        // and its next packet comes here again.
+        c.counted = 0;
     }
     Err(Miss::Over(entry))
 }
