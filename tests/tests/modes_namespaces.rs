@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lb_tests::{lab::DrLab, nat_lab::NatLab};
+use lb_tests::{bpffs::Bpffs, lab::DrLab, nat_lab::NatLab};
 
 fn tally(mut get: impl FnMut() -> anyhow::Result<String>, n: usize) -> BTreeMap<String, usize> {
     let mut seen = BTreeMap::new();
@@ -109,34 +109,12 @@ fn the_tc_tier_carries_dr_and_nat_without_xdp() {
     assert_eq!(seen, even(10), "NAT over TC; lbd log:\n{}", lab.lbd_log());
 }
 
-/// A bpffs of the test's own, outside /sys (which `ip netns exec` hides).
-struct BpfMount(std::path::PathBuf);
-
-impl BpfMount {
-    fn new(dir: std::path::PathBuf) -> Self {
-        std::fs::create_dir_all(&dir).unwrap();
-        let st = Command::new("mount")
-            .args(["-t", "bpf", "bpf"])
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(st.success(), "mount bpffs");
-        Self(dir)
-    }
-}
-
-impl Drop for BpfMount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 /// Restarts lbd (stop with --on-exit keep, start again) under a steady
 /// request loop at `tier` (`xdp` or `tc`); no request may fail.
 fn restart_under_load(tier: &str) {
     let mut lab = DrLab::new().expect("lab");
-    let pins = BpfMount::new(lab.dir.path().join("bpf"));
-    let pin = pins.0.join("lb").display().to_string();
+    let pins = Bpffs::at(lab.dir.path().join("bpf"));
+    let pin = pins.path().join("lb").display().to_string();
     let config = lb_tests::repo_root().join("examples/keepalived-dr.conf");
     let args = [
         "--dataplane",

@@ -3,11 +3,13 @@
 //! steering wrr, the Prometheus endpoint, and systemd notifications.
 
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use lb_tests::lab::{counts, DrLab, VIP};
+use lb_tests::{
+    bpffs::Bpffs,
+    lab::{counts, DrLab, VIP},
+};
 use serde_json::Value;
 
 const WRR: &str = "virtual_server 10.77.0.100 80 {\n lb_algo wrr\n lb_kind DR\n protocol TCP\n\
@@ -209,39 +211,6 @@ fn ops_lbctl_reads_a_live_lbd_and_set_weight_drain_reload_steer_wrr() {
         "{log}"
     );
     assert!(log.contains("peer_uid=0"), "{log}");
-}
-
-/// A bpffs mounted for the test, visible from outside lbd's mount
-/// namespace; unmounted (pins and all) on drop.
-struct Bpffs(PathBuf);
-
-impl Bpffs {
-    fn new() -> Self {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = PathBuf::from(format!("/run/lbt-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let st = std::process::Command::new("mount")
-            .args(["-t", "bpf", "bpf"])
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(st.success(), "mounting a bpffs on {}", dir.display());
-        Self(dir)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-        let _ = std::fs::remove_dir(&self.0);
-    }
 }
 
 #[test]

@@ -173,6 +173,75 @@ fn vip_key(vip: SocketAddr, proto: Proto) -> VipKey {
     }
 }
 
+/// Before adopting maps a previous lbd pinned: each must have the type,
+/// key and value sizes this lbd's program declares, or the program would be
+/// refused (or worse, misread them). A different version of lbd may have
+/// pinned them; it keeps forwarding until it is stopped with
+/// `--on-exit detach` (or its pins are removed). A connection table of
+/// another size is kept as it is, with a warning: adopting it is what keeps
+/// the flows.
+fn check_pins(
+    object: &[u8],
+    pins: &[(&'static str, PathBuf)],
+    conn_table_size: Option<u32>,
+) -> Result<(), DataplaneError> {
+    let obj = aya_obj::Object::parse(object).map_err(|e| DataplaneError::Pin {
+        path: "the embedded object".into(),
+        reason: e.to_string(),
+    })?;
+    for (name, path) in pins {
+        let (Some(def), true) = (obj.maps.get(*name), path.exists()) else {
+            continue;
+        };
+        let shown = path.display().to_string();
+        let info = aya::maps::MapInfo::from_pin(path).map_err(|e| DataplaneError::Pin {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let pinned_type = info.map_type().map(|t| t as u32).unwrap_or(u32::MAX);
+        let mismatch = [
+            ("map type", pinned_type, def.map_type()),
+            ("key size", info.key_size(), def.key_size()),
+            ("value size", info.value_size(), def.value_size()),
+        ]
+        .into_iter()
+        .find(|(_, pinned, wanted)| pinned != wanted);
+        if let Some((what, pinned, wanted)) = mismatch {
+            return Err(DataplaneError::Pin {
+                path: shown,
+                reason: format!(
+                    "pinned by another version of lbd ({what} {pinned}, this lbd needs {wanted}); \
+                     stop that lbd with --on-exit detach, or remove the pins, before starting this one"
+                ),
+            });
+        }
+        let sized = *name == names::CONNS || *name == names::NAT_REV;
+        let wanted = match conn_table_size {
+            Some(n) if sized => n,
+            _ => def.max_entries(),
+        };
+        if info.max_entries() != wanted {
+            if !sized {
+                return Err(DataplaneError::Pin {
+                    path: shown,
+                    reason: format!(
+                        "pinned by another version of lbd ({} entries, this lbd needs {wanted}); \
+                         stop that lbd with --on-exit detach, or remove the pins, before starting this one",
+                        info.max_entries()
+                    ),
+                });
+            }
+            warn!(
+                map = name,
+                pinned = info.max_entries(),
+                asked = wanted,
+                "keeping the pinned connection table's size (its flows go on); a new size takes effect after a stop with --on-exit detach"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Index in `SERVICE_SLOTS` of one of service `id`'s two slots.
 fn slot_index(id: u32, half: u32) -> u32 {
     2 * id + half
@@ -216,6 +285,9 @@ impl XdpDataplane {
             None => Vec::new(),
         };
         let adopting = pins.iter().any(|(_, p)| p.exists());
+        if adopting {
+            check_pins(object, &pins, opts.conn_table_size)?;
+        }
         for (name, path) in &pins {
             loader.map_pin_path(name, path.as_path());
         }

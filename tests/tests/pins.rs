@@ -1,0 +1,61 @@
+//! Adopting maps a previous lbd pinned: only maps of the shape this lbd's
+//! program declares. Needs root (bpffs, BPF).
+
+use aya::maps::{MapData, MapInfo};
+use lb_common::maps as names;
+use lb_daemon::dataplane::xdp::{LoadOptions, XdpDataplane};
+use lb_tests::bpffs::Bpffs;
+
+fn load(pins: &std::path::Path, conn_table_size: Option<u32>) -> Result<XdpDataplane, String> {
+    let object = lb_daemon::bpf_object::embedded().map_err(|e| e.to_string())?;
+    XdpDataplane::load_with(
+        object,
+        &LoadOptions {
+            pin_path: Some(pins.to_path_buf()),
+            conn_table_size,
+        },
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// A map pinned by another version of lbd (here: a map of another value
+/// size where `VIP_FILTER` should be) is refused with an error naming it,
+/// what differs and what to do; the pins are left alone.
+#[test]
+fn a_pinned_map_of_another_shape_is_refused_by_name() {
+    let bpffs = Bpffs::new();
+    let pins = bpffs.path().join("lb");
+    drop(load(&pins, None).expect("first load pins its maps"));
+    let filter = pins.join(names::VIP_FILTER);
+    std::fs::remove_file(&filter).unwrap();
+    let other = MapData::from_pin(pins.join(names::RR_CURSOR)).unwrap();
+    other.pin(&filter).unwrap();
+
+    let err = load(&pins, None)
+        .err()
+        .expect("a VIP_FILTER of 8-byte values refused");
+    assert!(err.contains(&filter.display().to_string()), "{err}");
+    assert!(err.contains("value size 8, this lbd needs 4"), "{err}");
+    assert!(err.contains("--on-exit detach"), "{err}");
+    assert!(
+        filter.exists() && pins.join(names::CONNS).exists(),
+        "pins kept"
+    );
+}
+
+/// A connection table pinned with another size is adopted as it is: its
+/// flows are what a restart keeps.
+#[test]
+fn a_pinned_connection_table_keeps_its_size() {
+    let bpffs = Bpffs::new();
+    let pins = bpffs.path().join("lb");
+    drop(load(&pins, Some(4096)).expect("first load"));
+    let size = || {
+        MapInfo::from_pin(pins.join(names::CONNS))
+            .unwrap()
+            .max_entries()
+    };
+    assert_eq!(size(), 4096);
+    drop(load(&pins, Some(8192)).expect("adopted"));
+    assert_eq!(size(), 4096, "the pinned table, not a new one");
+}
