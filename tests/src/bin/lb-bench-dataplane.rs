@@ -233,28 +233,38 @@ fn bench(calls: u32, filter: &str, v0: u32) -> Result<Vec<Row>> {
     for v6 in [false, true] {
         let fam = if v6 { "v6" } else { "v4" };
         // Pass-through: TCP to an address that is not a VIP, with services set.
-        let mut dp = fresh()?;
-        dp.apply(&[spec(Algo::Rr, Mode::Dr, v6, v0)])?;
-        let other: IpAddr = if v6 { "fd09::99" } else { "10.9.0.99" }.parse()?;
-        let f = vec![frames::tcp_frame(
-            LB_MAC,
-            CLIENT_MAC,
-            client(v6, 1),
-            other,
-            1000,
-            80,
-            0x02,
-        )];
-        let (ns, net) = measure(dp.program()?, &Feed::plain(&f), calls, &base)?;
-        rows.push(Row {
-            name: format!("pass-through {fam}"),
-            ns,
-            net,
-            anchor: Some((KATRAN_PASS, "pass")),
-        });
+        if format!("pass-through {fam}").contains(filter) {
+            let mut dp = fresh()?;
+            dp.apply(&[spec(Algo::Rr, Mode::Dr, v6, v0)])?;
+            let other: IpAddr = if v6 { "fd09::99" } else { "10.9.0.99" }.parse()?;
+            let f = vec![frames::tcp_frame(
+                LB_MAC,
+                CLIENT_MAC,
+                client(v6, 1),
+                other,
+                1000,
+                80,
+                0x02,
+            )];
+            let (ns, net) = measure(dp.program()?, &Feed::plain(&f), calls, &base)?;
+            rows.push(Row {
+                name: format!("pass-through {fam}"),
+                ns,
+                net,
+                anchor: Some((KATRAN_PASS, "pass")),
+            });
+        }
         for mode in [Mode::Dr, Mode::Nat, Mode::Tun] {
             for algo in [Algo::Rr, Algo::Wrr, Algo::Lc, Algo::Wlc, Algo::Sh, Algo::Mh] {
-                if !format!("{mode} {algo} {fam}").contains(filter) {
+                let group = format!("{mode} {algo} {fam}");
+                let want = |fixture: &str| format!("{group} {fixture}").contains(filter);
+                const FIXTURES: [&str; 4] = [
+                    "new, 100k clients",
+                    "new, reused port",
+                    "established, 1k flows",
+                    "established, 100k flows",
+                ];
+                if !FIXTURES.iter().any(|f| want(f)) {
                     continue;
                 }
                 let tun = mode == Mode::Tun;
@@ -265,19 +275,21 @@ fn bench(calls: u32, filter: &str, v0: u32) -> Result<Vec<Row>> {
                 // New flows, cache cold: every call a different client, so
                 // each lands in a bucket of the connection table no recent
                 // packet touched (as a burst of new clients does).
-                let mut dp = fresh()?;
-                dp.apply(&[spec(algo, mode, v6, v0)])?;
                 let n = calls.min(100_000);
-                let new: Vec<Vec<u8>> = (0..n)
-                    .map(|i| frame(i, 1024 + (i % 50000) as u16, SYN))
-                    .collect();
-                let (ns, net) = measure(dp.program()?, &Feed::plain(&new), n, &base)?;
-                rows.push(Row {
-                    name: format!("{mode} {algo} {fam} new, 100k clients"),
-                    ns,
-                    net,
-                    anchor: None,
-                });
+                if want(FIXTURES[0]) {
+                    let mut dp = fresh()?;
+                    dp.apply(&[spec(algo, mode, v6, v0)])?;
+                    let new: Vec<Vec<u8>> = (0..n)
+                        .map(|i| frame(i, 1024 + (i % 50000) as u16, SYN))
+                        .collect();
+                    let (ns, net) = measure(dp.program()?, &Feed::plain(&new), n, &base)?;
+                    rows.push(Row {
+                        name: format!("{group} {}", FIXTURES[0]),
+                        ns,
+                        net,
+                        anchor: None,
+                    });
+                }
                 // New flows, cache warm: one client reusing its port, each
                 // SYN after an (unmeasured) RST closed the previous
                 // connection, so every SYN is scheduled and recorded again.
@@ -285,26 +297,34 @@ fn bench(calls: u32, filter: &str, v0: u32) -> Result<Vec<Row>> {
                 // a balancer that schedules every SYN (Katran); a bare
                 // replayed SYN is a retransmission here, which keeps its
                 // backend.
-                let mut dp = fresh()?;
-                dp.apply(&[spec(algo, mode, v6, v0)])?;
-                let (syn, rst) = (
-                    vec![frame(300_000, 3000, SYN)],
-                    vec![frame(300_000, 3000, RST)],
-                );
-                let reuse = Feed {
-                    frames: &syn,
-                    prime: Some(&rst),
-                };
-                let (ns, net) = measure(dp.program()?, &reuse, calls, &base)?;
-                rows.push(Row {
-                    name: format!("{mode} {algo} {fam} new, reused port"),
-                    ns,
-                    net,
-                    anchor: tun.then_some((KATRAN_NEW, "new")),
-                });
+                if want(FIXTURES[1]) {
+                    let mut dp = fresh()?;
+                    dp.apply(&[spec(algo, mode, v6, v0)])?;
+                    let (syn, rst) = (
+                        vec![frame(300_000, 3000, SYN)],
+                        vec![frame(300_000, 3000, RST)],
+                    );
+                    let reuse = Feed {
+                        frames: &syn,
+                        prime: Some(&rst),
+                    };
+                    let (ns, net) = measure(dp.program()?, &reuse, calls, &base)?;
+                    rows.push(Row {
+                        name: format!("{group} {}", FIXTURES[1]),
+                        ns,
+                        net,
+                        anchor: tun.then_some((KATRAN_NEW, "new")),
+                    });
+                }
                 // Established: flows opened (SYN, unmeasured), then their
                 // ACKs, cycled: 1,024 flows (cache warm) and 100,000 (cold).
-                for (flows, what, anchor) in [(1024u32, "1k", est_anchor), (n, "100k", None)] {
+                let mut dp = fresh()?;
+                dp.apply(&[spec(algo, mode, v6, v0)])?;
+                let est = [(1024u32, FIXTURES[2], est_anchor), (n, FIXTURES[3], None)];
+                for (flows, fixture, anchor) in est {
+                    if !want(fixture) {
+                        continue;
+                    }
                     let open: Vec<Vec<u8>> =
                         (0..flows).map(|i| frame(200_000 + i, 2000, SYN)).collect();
                     chunk(dp.program()?, &Feed::plain(&open), flows, &mut 0)?;
@@ -312,7 +332,7 @@ fn bench(calls: u32, filter: &str, v0: u32) -> Result<Vec<Row>> {
                         (0..flows).map(|i| frame(200_000 + i, 2000, ACK)).collect();
                     let (ns, net) = measure(dp.program()?, &Feed::plain(&acks), calls, &base)?;
                     rows.push(Row {
-                        name: format!("{mode} {algo} {fam} established, {what} flows"),
+                        name: format!("{group} {fixture}"),
                         ns,
                         net,
                         anchor,
