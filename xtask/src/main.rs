@@ -67,7 +67,8 @@ enum Command {
         cargo_args: Vec<String>,
     },
     /// Benchmarks. `dataplane` (default): the XDP program's cost per packet
-    /// with BPF_PROG_TEST_RUN (`cargo xtask bench dataplane -- CALLS`).
+    /// with BPF_PROG_TEST_RUN (`cargo xtask bench dataplane -- CALLS
+    /// [FILTER]`, FILTER a part of the row names, e.g. "TUN mh v4").
     /// `failover`: VRRP failover time, lbd against keepalived
     /// (`cargo xtask bench failover -- --runs N`). `ipvs`: requests/s and
     /// CPU through the IPVS tier and the XDP (SKB) tier in the VM.
