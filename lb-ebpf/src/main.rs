@@ -295,7 +295,10 @@ fn new_flow(
     };
     let recorded = match miss {
         // Taken over in place: an LRU update (a new element, the old one
-        // freed, three locks) cost a reused port about 280 ns more.
+        // freed, three locks) cost a reused port about 280 ns more. The
+        // lookup that found the entry marked it referenced, so an eviction
+        // in the meantime passes it over (unless every entry it scans is as
+        // recent, as with any in-place write to an LRU value).
         Miss::Over(entry) => {
             // SAFETY: a live entry of the LRU map, plain data.
             unsafe { *entry = c };
