@@ -180,3 +180,32 @@ fn lbctl_config_dump_prints_the_normalised_model_with_defaults() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains(":2:13: error:"));
 }
+
+#[test]
+fn readme_example_is_the_file_in_examples_and_lbd_accepts_it() {
+    let root = lb_tests::repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let file = root.join("examples/keepalived-readme.conf");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let body: String = text
+        .lines()
+        .skip_while(|l| l.starts_with('!') || l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        readme.contains(&body),
+        "README.md does not show examples/keepalived-readme.conf as it is"
+    );
+    let out = Command::new(lb_tests::bin("lbd"))
+        .arg("-t")
+        .arg("-f")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
