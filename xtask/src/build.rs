@@ -2,7 +2,6 @@
 
 use std::{
     env,
-    ffi::OsString,
     path::{Path, PathBuf},
     process::Command,
 };
@@ -13,11 +12,7 @@ use crate::root;
 
 /// Where `cargo install` puts binaries (bpf-linker), which may not be on PATH.
 pub fn cargo_bin(name: &str) -> PathBuf {
-    let home = env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .unwrap_or_else(|| PathBuf::from("/root/.cargo"));
-    let p = home.join("bin").join(name);
+    let p = lb_build::cargo_bin_dir().join(name);
     if p.exists() {
         p
     } else {
@@ -25,16 +20,7 @@ pub fn cargo_bin(name: &str) -> PathBuf {
     }
 }
 
-/// PATH with cargo's bin directory in front.
-pub fn path_with_cargo_bin() -> OsString {
-    let bin = cargo_bin("cargo");
-    let dir = bin.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut parts = vec![dir];
-    if let Some(p) = env::var_os("PATH") {
-        parts.extend(env::split_paths(&p));
-    }
-    env::join_paths(parts).unwrap_or_default()
-}
+pub use lb_build::path_with_cargo_bin;
 
 fn status(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");
@@ -47,32 +33,8 @@ fn status(cmd: &mut Command) -> Result<()> {
 
 /// Builds `lb-ebpf` for bpfel-unknown-none; returns the object's path.
 pub fn ebpf() -> Result<PathBuf> {
-    let dir = root().join("lb-ebpf");
-    let mut cmd = Command::new("cargo");
-    cmd.current_dir(&dir)
-        .args(["+nightly", "build", "--release", "--quiet"])
-        .env("PATH", path_with_cargo_bin());
-    // The outer (stable, host) cargo's settings must not leak into the BPF
-    // build: it has its own toolchain, target and target directory.
-    for var in [
-        "RUSTC",
-        "RUSTDOC",
-        "RUSTC_WRAPPER",
-        "RUSTUP_TOOLCHAIN",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-    ] {
-        cmd.env_remove(var);
-    }
     eprintln!("xtask: building the eBPF object");
-    status(&mut cmd)?;
-    let obj = dir.join("target/bpfel-unknown-none/release/lb-ebpf");
-    if !obj.exists() {
-        bail!("the eBPF build produced no object at {}", obj.display());
-    }
-    Ok(obj)
+    Ok(lb_build::build(&root())?)
 }
 
 /// A host cargo command with the eBPF object to embed.
