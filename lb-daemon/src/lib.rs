@@ -5,6 +5,7 @@ pub mod bpffs;
 pub mod check;
 pub mod clock;
 pub mod config;
+pub mod connsync;
 pub mod control;
 pub mod daemon;
 pub mod dataplane;
