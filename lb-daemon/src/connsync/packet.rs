@@ -372,6 +372,12 @@ fn record(r: &[u8], index: usize) -> Result<Result<SyncConn, SkipReason>, Decode
     if let Some(reason) = skip {
         return Ok(Err(reason));
     }
+    // As the kernel: a hash-table bit means nothing on another node, and an
+    // engine's name without its data is not used.
+    conn.flags &= !flags::HASHED;
+    if conn.pe_data.is_none() {
+        conn.pe_name = None;
+    }
     let states = if conn.is_template() {
         state::TEMPLATE_COUNT
     } else {
