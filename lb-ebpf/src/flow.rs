@@ -11,7 +11,7 @@ use lb_common::{
 use crate::conn;
 use crate::fwd::nat;
 use crate::headers::TCP_SYN;
-use crate::maps::{count, BACKENDS, CONNS, PERSIST, SERVICES, SERVICE_SLOTS};
+use crate::maps::{self, count, BACKENDS, CONNS, PERSIST, SERVICE_SLOTS};
 use crate::parse::Pkt;
 use crate::sched;
 
@@ -203,10 +203,7 @@ pub fn new_flow(
 #[inline(always)]
 fn service(vip: &VipKey, filter: u32) -> Option<&'static Service> {
     if filter == VIP_FILTER_SHARED {
-        // SAFETY: the value is plain data, written whole by the daemon
-        // (`HashMap::get` is unsafe only because a writer may change it
-        // under us; a torn read is as good as the next update).
-        return unsafe { SERVICES.get(vip) };
+        return maps::service(vip);
     }
     let s = SERVICE_SLOTS.get(filter.wrapping_sub(1))?;
     // Field by field: a derived comparison may become a memcmp call, which
@@ -229,8 +226,7 @@ fn service(vip: &VipKey, filter: u32) -> Option<&'static Service> {
 fn choose(service: &Service, pkt: &Pkt, now: u32) -> Option<u32> {
     if service.flags & svc::PERSIST != 0 {
         let pk = persist_key(service, pkt);
-        // SAFETY: the value is plain data, written whole by the program.
-        if let Some(p) = unsafe { PERSIST.get(&pk) } {
+        if let Some(p) = maps::persisted(&pk) {
             if now.wrapping_sub(p.last_seen) <= service.persist_timeout {
                 if let Some(b) = BACKENDS.get(p.backend) {
                     if b.flags & BACKEND_F_READY != 0 && b.weight > 0 && b.service == service.id {

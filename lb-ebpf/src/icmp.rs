@@ -21,7 +21,7 @@ use crate::ctx::Net;
 use crate::frame::{at, at_mut};
 use crate::fwd::{self, nat};
 use crate::headers::*;
-use crate::maps::{count, BACKENDS, CONNS, NAT_REV};
+use crate::maps::{self, count, BACKENDS};
 use crate::parse::Pkt;
 
 /// An ICMP destination-unreachable (v4, type 3) or packet-too-big (v6,
@@ -69,14 +69,11 @@ pub fn parse_error<C: Net>(ctx: &C, mut pkt: Pkt, error_type: u8) -> Result<Opti
 /// NAT sent on to a backend, on to the client.
 #[inline(always)]
 pub fn handle<C: Net>(ctx: &C, pkt: &Pkt, key: &FlowKey, len: u64) -> Result<u32, ()> {
-    // SAFETY: the value is plain data, written whole by the program.
-    let Some(c) = (unsafe { CONNS.get(key) }) else {
+    let Some(c) = maps::conn(key) else {
         // Quoting client → backend, turned around: a reverse entry's key.
-        // SAFETY: the value is plain data, written whole by the program.
-        let Some(rev) = (unsafe { NAT_REV.get(key) }) else {
+        let Some(rev) = maps::nat_rev(key) else {
             return Ok(xdp_action::XDP_PASS);
         };
-        let rev = *rev;
         count(stat::ICMP_FORWARDED, len);
         return nat_to_client(ctx, pkt, &rev);
     };

@@ -11,7 +11,7 @@ use crate::csum;
 use crate::ctx::Net;
 use crate::frame::at_mut;
 use crate::headers::*;
-use crate::maps::{count, count_flow, NAT_REV};
+use crate::maps::{self, count, count_flow, NAT_REV};
 use crate::parse::Pkt;
 
 /// The reverse entry a NAT flow needs so its replies find their way back.
@@ -140,11 +140,9 @@ pub fn reply<C: Net>(ctx: &C, pkt: &Pkt, key: &FlowKey, len: u64) -> Result<u32,
     if pkt.vlan {
         return Ok(xdp_action::XDP_PASS);
     }
-    // SAFETY: the value is plain data, written whole by the program.
-    let Some(rev) = (unsafe { NAT_REV.get(key) }) else {
+    let Some(rev) = maps::nat_rev(key) else {
         return Ok(xdp_action::XDP_PASS);
     };
-    let rev = *rev;
     count(stat::NAT_REPLY, len);
     count_flow(rev.service, rev.backend, len, false);
     to_client(ctx, pkt, &rev)
