@@ -64,8 +64,8 @@ pub static SETTINGS: Array<Settings> = Array::with_max_entries(1, 0);
 pub static VIP_FILTER: Array<u32> = Array::with_max_entries(VIP_FILTER_SIZE, 0);
 
 /// Services by prefilter slot: a new flow finds its service with an array
-/// read instead of a `SERVICES` lookup (a hash-table lookup cost a new flow
-/// about 45 ns). `SERVICES` stays the truth, and the way to a service when
+/// read instead of a `SERVICES` lookup (a hash-table lookup costs a new
+/// flow measurably more). `SERVICES` stays the truth, and the way to a service when
 /// several share a prefilter slot.
 #[map]
 pub static SERVICE_SLOTS: Array<ServiceSlot> = Array::with_max_entries(SERVICE_SLOT_COUNT, 0);
@@ -104,4 +104,37 @@ pub fn count(index: u32, bytes: u64) {
 pub fn count_flow(service: u32, backend: u32, bytes: u64, new_conn: bool) {
     bump(&SERVICE_STATS, service, bytes, new_conn);
     bump(&BACKEND_STATS, backend, bytes, new_conn);
+}
+
+// Lookups in the hash maps. `HashMap::get` is unsafe because the value may
+// change under the reference (another CPU, or the daemon, writing it); the
+// values here are plain data written whole, so a reader sees the old or the
+// new value, or at worst a mix that the next packet corrects.
+
+/// The service at `vip`, from `SERVICES`.
+#[inline(always)]
+pub fn service(vip: &VipKey) -> Option<&'static Service> {
+    // SAFETY: plain data, written whole by the daemon (see above).
+    unsafe { SERVICES.get(vip) }
+}
+
+/// The tracked connection of `key`, from `CONNS`.
+#[inline(always)]
+pub fn conn(key: &FlowKey) -> Option<&'static Conn> {
+    // SAFETY: plain data, written whole by the program (see above).
+    unsafe { CONNS.get(key) }
+}
+
+/// The persistence entry of `key`, from `PERSIST`.
+#[inline(always)]
+pub fn persisted(key: &PersistKey) -> Option<&'static PersistValue> {
+    // SAFETY: plain data, written whole by the program (see above).
+    unsafe { PERSIST.get(key) }
+}
+
+/// The reverse entry of a NAT reply's flow, from `NAT_REV`, copied.
+#[inline(always)]
+pub fn nat_rev(key: &FlowKey) -> Option<NatRev> {
+    // SAFETY: plain data, written whole by the program (see above).
+    unsafe { NAT_REV.get(key) }.copied()
 }

@@ -10,18 +10,9 @@
 use lb_common::{IPPROTO_TCP, IPPROTO_UDP};
 
 use crate::ctx::Net;
+use crate::frame::at;
 use crate::headers::*;
-
-/// Pointer to a `T` at `offset` into the frame, if the frame holds all of it.
-#[inline(always)]
-pub fn ptr_at<T, C: Net>(ctx: &C, offset: usize) -> Result<*mut T, ()> {
-    let start = ctx.data();
-    let end = ctx.data_end();
-    if start + offset + core::mem::size_of::<T>() > end {
-        return Err(());
-    }
-    Ok((start + offset) as *mut T)
-}
+use crate::icmp;
 
 /// A packet of a flow the balancer may own.
 pub struct Pkt {
@@ -50,20 +41,16 @@ pub struct Pkt {
 /// `Ok(None)`: not ours. `Err`: truncated where it claims more.
 #[inline(always)]
 pub fn parse<C: Net>(ctx: &C, frame_len: u32) -> Result<Option<Pkt>, ()> {
-    let eth: *const EthHdr = ptr_at(ctx, 0)?;
-    // SAFETY: bounds checked by ptr_at (here and below).
-    let mut ether_type = unsafe { (*eth).ether_type };
+    let mut ether_type = at::<EthHdr, C>(ctx, 0)?.ether_type;
     let mut l3 = EthHdr::LEN;
     let mut vlan = false;
     // Up to two tags (802.1ad outer, 802.1Q inner).
     if ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD {
-        let tag: *const VlanHdr = ptr_at(ctx, l3)?;
-        ether_type = unsafe { (*tag).ether_type };
+        ether_type = at::<VlanHdr, C>(ctx, l3)?.ether_type;
         l3 += VlanHdr::LEN;
         vlan = true;
         if ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD {
-            let tag: *const VlanHdr = ptr_at(ctx, l3)?;
-            ether_type = unsafe { (*tag).ether_type };
+            ether_type = at::<VlanHdr, C>(ctx, l3)?.ether_type;
             l3 += VlanHdr::LEN;
             if ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD {
                 return Ok(None);
@@ -71,8 +58,7 @@ pub fn parse<C: Net>(ctx: &C, frame_len: u32) -> Result<Option<Pkt>, ()> {
         }
     }
     let mut pkt = if ether_type == ETH_P_IPV4 {
-        let ip: *const Ipv4Hdr = ptr_at(ctx, l3)?;
-        let ip = unsafe { &*ip };
+        let ip: &Ipv4Hdr = at(ctx, l3)?;
         if ip.version_ihl != 0x45 || ip.frag_off & IPV4_FRAG_MASK != 0 {
             return Ok(None);
         }
@@ -94,8 +80,7 @@ pub fn parse<C: Net>(ctx: &C, frame_len: u32) -> Result<Option<Pkt>, ()> {
             frame_len,
         }
     } else if ether_type == ETH_P_IPV6 {
-        let ip: *const Ipv6Hdr = ptr_at(ctx, l3)?;
-        let ip = unsafe { &*ip };
+        let ip: &Ipv6Hdr = at(ctx, l3)?;
         if u32::from_be(ip.vtc_flow) >> 28 != 6 {
             return Ok(None);
         }
@@ -117,19 +102,18 @@ pub fn parse<C: Net>(ctx: &C, frame_len: u32) -> Result<Option<Pkt>, ()> {
         return Ok(None);
     };
     let ip_payload = if pkt.v6 {
-        let ip: *const Ipv6Hdr = ptr_at(ctx, pkt.l3)?;
-        u16::from_be(unsafe { (*ip).payload_len }) as usize
+        let ip: &Ipv6Hdr = at(ctx, pkt.l3)?;
+        u16::from_be(ip.payload_len) as usize
     } else {
-        let ip: *const Ipv4Hdr = ptr_at(ctx, pkt.l3)?;
-        u16::from_be(unsafe { (*ip).tot_len }) as usize - Ipv4Hdr::LEN
+        let ip: &Ipv4Hdr = at(ctx, pkt.l3)?;
+        u16::from_be(ip.tot_len) as usize - Ipv4Hdr::LEN
     };
     match pkt.proto {
         IPPROTO_TCP => {
             if ip_payload < TcpHdr::LEN {
                 return Ok(None);
             }
-            let tcp: *const TcpHdr = ptr_at(ctx, pkt.l4)?;
-            let tcp = unsafe { &*tcp };
+            let tcp: &TcpHdr = at(ctx, pkt.l4)?;
             pkt.sport = tcp.source;
             pkt.dport = tcp.dest;
             pkt.tcp_flags = tcp.flags;
@@ -138,59 +122,13 @@ pub fn parse<C: Net>(ctx: &C, frame_len: u32) -> Result<Option<Pkt>, ()> {
             if ip_payload < UdpHdr::LEN {
                 return Ok(None);
             }
-            let udp: *const UdpHdr = ptr_at(ctx, pkt.l4)?;
-            let udp = unsafe { &*udp };
+            let udp: &UdpHdr = at(ctx, pkt.l4)?;
             pkt.sport = udp.source;
             pkt.dport = udp.dest;
         }
-        IPPROTO_ICMP if !pkt.v6 => return icmp_error(ctx, pkt, 3),
-        IPPROTO_ICMPV6 if pkt.v6 => return icmp_error(ctx, pkt, 2),
+        IPPROTO_ICMP if !pkt.v6 => return icmp::parse_error(ctx, pkt, 3),
+        IPPROTO_ICMPV6 if pkt.v6 => return icmp::parse_error(ctx, pkt, 2),
         _ => return Ok(None),
     }
-    Ok(Some(pkt))
-}
-
-/// An ICMP destination-unreachable (v4, type 3) or packet-too-big (v6,
-/// type 2) quoting a packet the VIP sent (or, NAT, one sent on to a
-/// backend): the flow of that packet, turned around, so the error can
-/// follow the flow.
-#[inline(always)]
-fn icmp_error<C: Net>(ctx: &C, mut pkt: Pkt, error_type: u8) -> Result<Option<Pkt>, ()> {
-    let icmp: *const IcmpHdr = ptr_at(ctx, pkt.l4)?;
-    // SAFETY: bounds checked by ptr_at (here and below).
-    if unsafe { (*icmp).kind } != error_type {
-        return Ok(None);
-    }
-    let inner = pkt.l4 + IcmpHdr::LEN;
-    let (proto, inner_l4, src, dst) = if pkt.v6 {
-        let ip: *const Ipv6Hdr = ptr_at(ctx, inner)?;
-        let ip = unsafe { &*ip };
-        (ip.nexthdr, inner + Ipv6Hdr::LEN, ip.saddr, ip.daddr)
-    } else {
-        let ip: *const Ipv4Hdr = ptr_at(ctx, inner)?;
-        let ip = unsafe { &*ip };
-        if ip.version_ihl != 0x45 {
-            return Ok(None);
-        }
-        (
-            ip.protocol,
-            inner + Ipv4Hdr::LEN,
-            [ip.saddr, 0, 0, 0],
-            [ip.daddr, 0, 0, 0],
-        )
-    };
-    if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
-        return Ok(None);
-    }
-    // The quoted packet went VIP → client (or, NAT, client → backend);
-    // only its ports are needed.
-    let ports: *const [u16; 2] = ptr_at(ctx, inner_l4)?;
-    let [qsport, qdport] = unsafe { *ports };
-    pkt.proto = proto;
-    pkt.src = dst;
-    pkt.dst = src;
-    pkt.sport = qdport;
-    pkt.dport = qsport;
-    pkt.icmp = true;
     Ok(Some(pkt))
 }
