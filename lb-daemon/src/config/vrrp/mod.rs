@@ -2,11 +2,10 @@
 //! here the pieces they share: block headers, tracking weights and notify
 //! scripts.
 //!
-//! - [`script`]: `vrrp_script`.
-//! - [`sync_group`]: `vrrp_sync_group`.
-//! - [`instance`]: `vrrp_instance`, with defaults resolved from global_defs;
-//!   its `authentication` block is in [`auth`], its list blocks
-//!   (`track_interface`, `track_script`, `unicast_peer`) in [`lists`].
+//! - `vrrp_script` in [`script`], `vrrp_sync_group` in [`sync_group`];
+//! - `vrrp_instance` in [`instance`], with defaults resolved from
+//!   global_defs; its `authentication` block is in [`auth`], its list
+//!   blocks (`track_interface`, `track_script`, `unicast_peer`) in [`lists`].
 
 mod auth;
 mod instance;
