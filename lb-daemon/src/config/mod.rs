@@ -2,23 +2,24 @@
 //!
 //! Pipeline: [`lexer`] (tokens with exact positions) -> [`tree`] (statements
 //! and blocks, includes expanded) -> section builders driven by keyword
-//! tables ([`keywords`]) -> cross-checks ([`validate`]). Every stage records
+//! tables ([`keywords`]), one module per part of the file ([`global`],
+//! [`ip`] for address and route lines, [`vrrp`], [`lvs`], [`ssl`]), filling
+//! the typed [`model`] -> cross-checks ([`validate`]). Every stage records
 //! problems in one collector and carries on, so a single run lists every
 //! error in the file set.
 
-mod checker;
 mod diag;
 mod dump;
 mod global;
+mod ip;
 mod keywords;
 mod lexer;
+mod lvs;
 mod model;
-mod net;
 mod ssl;
 mod tree;
 mod validate;
 mod values;
-mod virtual_server;
 mod vrrp;
 
 #[cfg(test)]
@@ -76,10 +77,10 @@ fn build(text: &str, path: &Path, mut sink: Sink) -> Result<Loaded, Diagnostics>
 static TOP_KEYWORDS: &[Keyword<Config>] = &[
     later("global_defs"),
     kw("static_ipaddress", |s, st, c| {
-        c.static_ipaddress.extend(net::address_block(s, st))
+        c.static_ipaddress.extend(ip::address_block(s, st))
     }),
     kw("static_routes", |s, st, c| {
-        c.static_routes.extend(net::route_block(s, st))
+        c.static_routes.extend(ip::route_block(s, st))
     }),
     kw("vrrp_script", |s, st, c| {
         c.vrrp_scripts.extend(vrrp::build_script(s, st))
@@ -92,11 +93,10 @@ static TOP_KEYWORDS: &[Keyword<Config>] = &[
         c.vrrp_instances.extend(inst);
     }),
     kw("virtual_server_group", |s, st, c| {
-        c.virtual_server_groups
-            .extend(virtual_server::build_vsg(s, st))
+        c.virtual_server_groups.extend(lvs::build_vsg(s, st))
     }),
     kw("virtual_server", |s, st, c| {
-        c.virtual_servers.extend(virtual_server::build_vs(s, st))
+        c.virtual_servers.extend(lvs::build_vs(s, st))
     }),
     unsupported("static_rules"),
     unsupported("static_track_group"),

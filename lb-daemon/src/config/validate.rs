@@ -58,7 +58,7 @@ fn unique_names(c: &Config, sink: &mut Sink) {
                 &vs.location,
                 format!(
                     "duplicate virtual_server `{}` ({}) (first defined at {first})",
-                    super::virtual_server::target_name(&vs.target),
+                    super::lvs::target_name(&vs.target),
                     vs.protocol.name()
                 ),
             );

@@ -8,8 +8,8 @@ use std::io::ErrorKind;
 use tokio::time::{timeout_at, Instant};
 
 use super::core::Outcome;
-use super::net;
 use super::plan::ProbeSpec;
+use super::socket;
 use crate::config::CheckerKind;
 
 /// The numeric type of a query type name keepalived accepts.
@@ -62,12 +62,12 @@ pub async fn probe(spec: &ProbeSpec) -> Outcome {
         Ok(m) => m,
         Err(e) => return Outcome::down(e),
     };
-    let sock = match net::udp(spec).await {
+    let sock = match socket::udp(spec).await {
         Ok(s) => s,
-        Err(e) => return Outcome::down(net::reason("UDP socket to", spec.target, &e)),
+        Err(e) => return Outcome::down(socket::reason("UDP socket to", spec.target, &e)),
     };
     if let Err(e) = sock.send(&msg).await {
-        return Outcome::down(net::reason("sending the query to", spec.target, &e));
+        return Outcome::down(socket::reason("sending the query to", spec.target, &e));
     }
     let deadline = Instant::now() + spec.connect_timeout;
     let mut buf = [0u8; 1500];
@@ -84,7 +84,7 @@ pub async fn probe(spec: &ProbeSpec) -> Outcome {
             Ok(Err(e)) if e.kind() == ErrorKind::ConnectionRefused => {
                 return Outcome::down(format!("{}: ICMP port unreachable", spec.target))
             }
-            Ok(Err(e)) => return Outcome::down(net::reason("receiving from", spec.target, &e)),
+            Ok(Err(e)) => return Outcome::down(socket::reason("receiving from", spec.target, &e)),
             Ok(Ok(n)) if n >= 12 => {
                 let rid = u16::from_be_bytes([buf[0], buf[1]]);
                 let flags = u16::from_be_bytes([buf[2], buf[3]]);

@@ -23,8 +23,8 @@ use tokio::time::timeout;
 use tokio_rustls::TlsConnector;
 
 use super::core::Outcome;
-use super::net;
 use super::plan::ProbeSpec;
+use super::socket;
 use crate::config::{CheckerKind, HttpCheck, Url};
 
 /// Longest response head read before giving up on finding its end.
@@ -97,9 +97,9 @@ async fn fetch(
     url: &Url,
     tls: Option<Arc<ClientConfig>>,
 ) -> Result<(), String> {
-    let stream = net::connect(spec)
+    let stream = socket::connect(spec)
         .await
-        .map_err(|e| net::reason("connect to", spec.target, &e))?;
+        .map_err(|e| socket::reason("connect to", spec.target, &e))?;
     let req = request(spec, check, url);
     match tls {
         None => exchange(stream, &req, url).await,

@@ -28,10 +28,10 @@ pub mod core;
 pub mod dns;
 pub mod http;
 pub mod misc;
-mod net;
 pub mod plan;
 pub mod runner;
 pub mod smtp;
+mod socket;
 pub mod tcp;
 pub mod udp;
 

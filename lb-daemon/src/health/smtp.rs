@@ -6,8 +6,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::time::timeout;
 
 use super::core::Outcome;
-use super::net;
 use super::plan::ProbeSpec;
+use super::socket;
 use crate::config::CheckerKind;
 
 /// Longest reply line read.
@@ -28,9 +28,9 @@ pub async fn probe(spec: &ProbeSpec) -> Outcome {
 }
 
 async fn session(spec: &ProbeSpec, helo: &str) -> Result<(), String> {
-    let stream = net::connect(spec)
+    let stream = socket::connect(spec)
         .await
-        .map_err(|e| net::reason("connect to", spec.target, &e))?;
+        .map_err(|e| socket::reason("connect to", spec.target, &e))?;
     let mut s = BufReader::new(stream);
     expect(&mut s, 220, "banner").await?;
     s.get_mut()

@@ -3,13 +3,13 @@
 use tokio::time::timeout;
 
 use super::core::Outcome;
-use super::net;
 use super::plan::ProbeSpec;
+use super::socket;
 
 pub async fn probe(spec: &ProbeSpec) -> Outcome {
-    match timeout(spec.connect_timeout, net::connect(spec)).await {
+    match timeout(spec.connect_timeout, socket::connect(spec)).await {
         Ok(Ok(_stream)) => Outcome::up(),
-        Ok(Err(e)) => Outcome::down(net::reason("connect to", spec.target, &e)),
+        Ok(Err(e)) => Outcome::down(socket::reason("connect to", spec.target, &e)),
         Err(_) => Outcome::down(format!(
             "connect to {}: no answer within {:?}",
             spec.target, spec.connect_timeout

@@ -9,8 +9,8 @@ use std::io::ErrorKind;
 use tokio::time::timeout;
 
 use super::core::Outcome;
-use super::net;
 use super::plan::ProbeSpec;
+use super::socket;
 use crate::config::CheckerKind;
 
 pub async fn probe(spec: &ProbeSpec) -> Outcome {
@@ -18,12 +18,12 @@ pub async fn probe(spec: &ProbeSpec) -> Outcome {
         return Outcome::down("not a UDP_CHECK");
     };
     let payload = u.payload.as_deref().map(unhex).unwrap_or_default();
-    let sock = match net::udp(spec).await {
+    let sock = match socket::udp(spec).await {
         Ok(s) => s,
-        Err(e) => return Outcome::down(net::reason("UDP socket to", spec.target, &e)),
+        Err(e) => return Outcome::down(socket::reason("UDP socket to", spec.target, &e)),
     };
     if let Err(e) = sock.send(&payload).await {
-        return Outcome::down(net::reason("sending to", spec.target, &e));
+        return Outcome::down(socket::reason("sending to", spec.target, &e));
     }
     let min = u.min_reply_length.unwrap_or(0) as usize;
     let max = u.max_reply_length.unwrap_or(255) as usize;
@@ -43,7 +43,7 @@ pub async fn probe(spec: &ProbeSpec) -> Outcome {
         Ok(Err(e)) if e.kind() == ErrorKind::ConnectionRefused => {
             Outcome::down(format!("{}: ICMP port unreachable", spec.target))
         }
-        Ok(Err(e)) => Outcome::down(net::reason("receiving from", spec.target, &e)),
+        Ok(Err(e)) => Outcome::down(socket::reason("receiving from", spec.target, &e)),
         Err(_) if u.require_reply => Outcome::down(format!(
             "no reply from {} within {:?}",
             spec.target, spec.connect_timeout

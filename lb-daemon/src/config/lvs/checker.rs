@@ -4,17 +4,17 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::diag::Sink;
-use super::keywords::{dispatch, dispatch_multi, kw, kw_alias, unsupported, Keyword};
-use super::model::{
+use super::{cascade_keyword, CheckDefaults};
+use crate::config::diag::Sink;
+use crate::config::keywords::{dispatch, dispatch_multi, kw, kw_alias, unsupported, Keyword};
+use crate::config::model::{
     Checker, CheckerKind, DnsCheck, HttpCheck, MiscCheck, SmtpCheck, SmtpHost, UdpCheck, Url,
 };
-use super::tree::Stmt;
-use super::values::{
+use crate::config::tree::Stmt;
+use crate::config::values::{
     bad_value, flag_arg, ip_arg, one_arg, parse_u64, port_arg, script_arg, secs_arg, string_arg,
     u32_arg, user_arg, MAX_TIMER,
 };
-use super::virtual_server::{cascade_keyword, CheckDefaults};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -266,7 +266,7 @@ pub(crate) fn build(
     kind: Kind,
     parent: &CheckDefaults,
 ) -> Option<Checker> {
-    super::values::warn_extra(sink, st, 0);
+    crate::config::values::warn_extra(sink, st, 0);
     let model_kind = match kind {
         Kind::Tcp => CheckerKind::Tcp,
         Kind::Http => CheckerKind::Http(HttpCheck::default()),

@@ -1,0 +1,118 @@
+//! `global_defs` and the top-level `SSL` block.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{ser_duration, Location};
+
+/// `SSL { ca FILE certificate FILE key FILE password P }`: with `ca`,
+/// SSL_GET verifies the real servers' certificates against it (without it,
+/// as keepalived, it does not verify them).
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct SslDefs {
+    pub ca: Option<PathBuf>,
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    #[serde(skip)]
+    pub password: Option<String>,
+}
+
+// ---------------------------------------------------------------- global_defs
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GlobalDefs {
+    pub router_id: Option<String>,
+    pub notification_email: Vec<String>,
+    pub notification_email_from: Option<String>,
+    pub smtp_server: Option<SmtpServer>,
+    pub smtp_helo_name: Option<String>,
+    /// `lvs_timeouts`: connection idle timeouts (IPVS's defaults when unset).
+    pub lvs_timeouts: LvsTimeouts,
+    /// `lb_dataplane auto|xdp|tc|ipvs` (lbd's own keyword; `--dataplane`
+    /// overrides it).
+    pub lb_dataplane: Option<DataplaneTier>,
+    #[serde(serialize_with = "ser_duration")]
+    pub smtp_connect_timeout: Duration,
+    pub vrrp_version: u8,
+    #[serde(serialize_with = "ser_duration")]
+    pub vrrp_garp_master_delay: Duration,
+    pub vrrp_garp_master_repeat: u32,
+    /// Zero: no periodic refresh.
+    #[serde(serialize_with = "ser_duration")]
+    pub vrrp_garp_master_refresh: Duration,
+    pub vrrp_garp_master_refresh_repeat: u32,
+    #[serde(serialize_with = "ser_duration")]
+    pub vrrp_garp_interval: Duration,
+    #[serde(serialize_with = "ser_duration")]
+    pub vrrp_gna_interval: Duration,
+    pub vrrp_strict: bool,
+    #[serde(serialize_with = "ser_duration")]
+    pub vrrp_startup_delay: Duration,
+    pub enable_script_security: bool,
+    pub script_user: Option<ScriptUser>,
+    pub default_interface: Option<String>,
+    #[serde(skip)]
+    pub location: Location,
+}
+
+impl Default for GlobalDefs {
+    fn default() -> Self {
+        GlobalDefs {
+            router_id: None,
+            notification_email: Vec::new(),
+            notification_email_from: None,
+            smtp_server: None,
+            smtp_helo_name: None,
+            lvs_timeouts: LvsTimeouts::default(),
+            lb_dataplane: None,
+            smtp_connect_timeout: Duration::from_secs(30),
+            vrrp_version: 2,
+            vrrp_garp_master_delay: Duration::from_secs(5),
+            vrrp_garp_master_repeat: 5,
+            vrrp_garp_master_refresh: Duration::ZERO,
+            vrrp_garp_master_refresh_repeat: 1,
+            vrrp_garp_interval: Duration::ZERO,
+            vrrp_gna_interval: Duration::ZERO,
+            vrrp_strict: false,
+            vrrp_startup_delay: Duration::ZERO,
+            enable_script_security: false,
+            script_user: None,
+            default_interface: None,
+            location: Location::default(),
+        }
+    }
+}
+
+/// `lb_dataplane`: which data plane tier forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataplaneTier {
+    Auto,
+    Xdp,
+    Tc,
+    Ipvs,
+}
+
+/// `lvs_timeouts tcp N tcpfin N udp N`, in seconds; `None`: IPVS's default
+/// (900, 120, 300).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LvsTimeouts {
+    pub tcp: Option<u32>,
+    pub tcpfin: Option<u32>,
+    pub udp: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SmtpServer {
+    /// An IP address or a host name.
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScriptUser {
+    pub user: String,
+    pub group: Option<String>,
+}
