@@ -234,12 +234,7 @@ impl Netlink {
         use rtnetlink::packet_route::address::{AddressAttribute, AddressScope};
         let mut v4 = None;
         let mut v6 = None;
-        let mut dump = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(ifindex)
-            .execute();
+        let mut dump = self.address_dump(ifindex);
         while let Some(msg) = dump.try_next().await? {
             if msg.header.scope != AddressScope::Universe {
                 continue;

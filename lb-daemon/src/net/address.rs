@@ -24,6 +24,18 @@ pub fn is_link_local(a: &Ipv6Addr) -> bool {
 }
 
 impl Netlink {
+    /// Every address of interface `ifindex`, as the kernel dumps them.
+    pub(super) fn address_dump(
+        &self,
+        ifindex: u32,
+    ) -> impl futures::TryStream<Ok = AddressMessage, Error = rtnetlink::Error> {
+        self.handle
+            .address()
+            .get()
+            .set_link_index_filter(ifindex)
+            .execute()
+    }
+
     /// The address adverts go out from: the interface's first (primary)
     /// IPv4 address, or its IPv6 link-local address.
     pub async fn primary_address(
@@ -31,12 +43,7 @@ impl Netlink {
         ifindex: u32,
         ipv6: bool,
     ) -> Result<Option<IpAddr>, NetError> {
-        let mut dump = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(ifindex)
-            .execute();
+        let mut dump = self.address_dump(ifindex);
         let mut found = None;
         while let Some(msg) = dump.try_next().await? {
             if msg.header.flags.contains(AddressHeaderFlags::Secondary) {
