@@ -4,8 +4,8 @@
 //! it shows on the [`StatusBoard`].
 //!
 //! Each member is fed by [`Member::feed`]: the core decides, then
-//! [`Member::carry_out`](super::effects) does what it decided, then the
-//! status is published.
+//! `carry_out` (in `effects`) does what it decided, then the status is
+//! published.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -48,8 +48,8 @@ impl Members {
         Members(unit.instances.iter().map(Member::new).collect())
     }
 
-    /// Every member's id. Owns nothing of `self`, so that a loop over the
-    /// ids may feed members (which needs `&mut self`).
+    /// Every member's id. The iterator does not borrow `self`, so a loop
+    /// over the ids may feed members (which needs `&mut self`).
     pub fn ids(&self) -> impl Iterator<Item = MemberId> {
         (0..self.0.len()).map(MemberId)
     }
