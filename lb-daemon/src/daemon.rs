@@ -247,7 +247,7 @@ async fn reload_vrrp(
     config: &config::Config,
 ) -> anyhow::Result<()> {
     match vrrp {
-        Some(rt) => rt.reload(config).await,
+        Some(rt) => Ok(rt.reload(config).await?),
         None if config.vrrp_instances.is_empty() => Ok(()),
         None => {
             *vrrp = Some(VrrpRuntime::start(config, None)?);

@@ -1,4 +1,10 @@
-//! Interfaces and neighbours, read from the kernel over rtnetlink.
+//! The one rtnetlink connection of lbd ([`Netlink`]): interfaces,
+//! neighbours and routes read from the kernel, and what VRRP changes in it.
+//!
+//! - here: interfaces for forwarding, neighbours, the route to a backend;
+//! - `link`: every link with its state ([`Link`]);
+//! - `address`: primary and virtual addresses;
+//! - `routes`: the routes lbd installs (`virtual_routes`).
 
 use std::{collections::HashMap, fmt, net::IpAddr, str::FromStr};
 
@@ -11,6 +17,20 @@ use rtnetlink::{
     },
     Handle, RouteMessageBuilder,
 };
+
+mod address;
+mod link;
+mod routes;
+
+pub use address::is_link_local;
+pub use link::Link;
+pub use routes::RouteSpecError;
+
+// The errnos a change may answer with when it has nothing to do.
+const ENOENT: i32 = 2;
+const ESRCH: i32 = 3;
+const EEXIST: i32 = 17;
+const EADDRNOTAVAIL: i32 = 99;
 
 /// An Ethernet address.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -84,6 +104,50 @@ pub enum NetError {
     NoSuchInterface(String),
     #[error("interface `{0}` has no Ethernet address")]
     NoMac(String),
+    /// The kernel refused to add or remove an address.
+    #[error("{op} {addr}/{prefix_len}: {source}")]
+    Address {
+        op: Change,
+        addr: IpAddr,
+        prefix_len: u8,
+        #[source]
+        source: rtnetlink::Error,
+    },
+    /// The kernel refused to add or remove a route.
+    #[error("{op} route {dest}/{prefix_len}: {source}")]
+    Route {
+        op: Change,
+        dest: IpAddr,
+        prefix_len: u8,
+        #[source]
+        source: rtnetlink::Error,
+    },
+    #[error(transparent)]
+    RouteSpec(#[from] RouteSpecError),
+}
+
+/// What a change to the kernel's addresses or routes was doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Add,
+    Remove,
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Change::Add => "adding",
+            Change::Remove => "removing",
+        })
+    }
+}
+
+/// The errno of a request the kernel answered with an error.
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => Some(-m.raw_code()),
+        _ => None,
+    }
 }
 
 /// Route to a backend as the kernel sees it.
@@ -170,12 +234,7 @@ impl Netlink {
         use rtnetlink::packet_route::address::{AddressAttribute, AddressScope};
         let mut v4 = None;
         let mut v6 = None;
-        let mut dump = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(ifindex)
-            .execute();
+        let mut dump = self.address_dump(ifindex);
         while let Some(msg) = dump.try_next().await? {
             if msg.header.scope != AddressScope::Universe {
                 continue;

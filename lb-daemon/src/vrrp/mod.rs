@@ -14,12 +14,20 @@
 //! The I/O around the core ([`VrrpRuntime`], started by lbd):
 //! - `config_map`: keepalived.conf model → [`config_map::UnitSpec`]s (a sync
 //!   group with its members, or one instance) and the core's parameters;
-//! - `tasks`: one driver task per unit feeding the core from its sockets,
-//!   timers and trackers and carrying out its actions, one `vrrp` tracing
-//!   span per instance; SIGHUP reload keeps unchanged units running;
+//! - `runtime`: the lifecycle (start, SIGHUP reload keeping unchanged
+//!   units running, stop, stop for a restart);
+//! - `tasks`: the tasks and what feeds what (a diagram): one driver task
+//!   per unit, a reader per socket, the trackers;
+//! - `driver`: one unit's loop, one handler per input (timer, packet,
+//!   link, script, sync group command);
+//! - `member`: one instance as the driver runs it, one `vrrp` tracing span
+//!   each; `setup`: what it needs from the kernel before it runs;
+//! - `effects`: carrying out the core's actions;
+//! - `reader`: the socket reader;
 //! - `network`: raw IP protocol 112 sockets (multicast 224.0.0.18 / ff02::12
 //!   or unicast peers, TTL / hop limit 255);
-//! - `addresses`: virtual addresses and routes over rtnetlink;
+//! - `addresses`: an instance's virtual addresses and routes, added and
+//!   removed through [`crate::net`];
 //! - `garp`: gratuitous ARP / unsolicited NA on AF_PACKET;
 //! - `track`: track_interface (link state) and vrrp_script (child processes);
 //! - `notify`: notify scripts as child processes;
@@ -30,17 +38,23 @@
 pub mod addresses;
 pub mod config_map;
 pub mod counters;
+mod driver;
+mod effects;
 pub mod garp;
 pub mod instance;
+mod member;
 pub mod network;
 pub mod notify;
 pub mod packet;
 pub mod params;
+mod reader;
 pub mod reason;
 pub mod restart;
+pub mod runtime;
+mod setup;
 pub mod status;
 pub mod sync_group;
-pub mod tasks;
+mod tasks;
 pub mod timing;
 pub mod track;
 pub mod validate;
@@ -56,7 +70,7 @@ pub use packet::{
 };
 pub use params::{GarpParams, InitialState, InstanceParams, ParamError};
 pub use reason::DropReason;
+pub use runtime::VrrpRuntime;
 pub use status::{InstanceStatus, StatusBoard};
 pub use sync_group::{MemberStatus, SyncCommand, SyncDecision, SyncGroup};
-pub use tasks::VrrpRuntime;
 pub use validate::AdvertError;

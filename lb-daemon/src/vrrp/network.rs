@@ -12,9 +12,12 @@ use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::io::unix::AsyncFd;
+
+use crate::net::is_link_local;
 
 use super::packet::{
     check_hop_limit, decode, decode_ipv4, encode, encode_ipv4, peek_vrid, Advert, DecodeError,
@@ -23,6 +26,30 @@ use super::packet::{
 
 /// Large enough for any IPv4 or IPv6 VRRP packet (255 IPv6 addresses).
 const RECV_BUF: usize = 8192;
+
+/// At most one socket-error log line per instance and direction this
+/// often: a socket that fails once per advert would flood the log.
+const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// When a socket's next error may be logged (see [`ERROR_LOG_EVERY`]).
+#[derive(Debug, Default)]
+pub struct ErrorLog {
+    last: Option<Instant>,
+}
+
+impl ErrorLog {
+    /// Whether to log an error now; if so, the next one waits.
+    pub fn due(&mut self) -> bool {
+        let now = Instant::now();
+        let due = self
+            .last
+            .is_none_or(|t| now.duration_since(t) >= ERROR_LOG_EVERY);
+        if due {
+            self.last = Some(now);
+        }
+        due
+    }
+}
 
 /// What one received packet turned out to be.
 #[derive(Debug)]
@@ -267,8 +294,4 @@ fn set_int(s: &Socket, level: i32, name: i32, value: i32) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-pub fn is_link_local(a: &Ipv6Addr) -> bool {
-    (a.segments()[0] & 0xffc0) == 0xfe80
 }

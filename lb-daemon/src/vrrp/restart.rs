@@ -66,8 +66,17 @@ pub fn path(dir: &Path) -> PathBuf {
     dir.join(FILE)
 }
 
+/// Why the restart state could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
 /// Records `state` in `dir` (created if missing), atomically.
-pub fn write(dir: &Path, state: &RestartState) -> anyhow::Result<()> {
+pub fn write(dir: &Path, state: &RestartState) -> Result<(), WriteError> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!("{FILE}.tmp"));
     std::fs::write(&tmp, serde_json::to_vec(state)?)?;

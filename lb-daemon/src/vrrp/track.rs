@@ -15,8 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::config::VrrpScript;
-
-use super::addresses::Kernel;
+use crate::net::Netlink;
 use crate::script::split_words;
 
 /// How often link state is read even without a netlink event.
@@ -47,16 +46,17 @@ pub async fn watch_links(
             None
         }
     };
-    let kernel = match Kernel::new() {
-        Ok(k) => k,
+    let net = match Netlink::new() {
+        Ok(n) => n,
         Err(e) => {
-            warn!("netlink: {e}: interfaces are not tracked");
+            // `e` reads "netlink: ...".
+            warn!("{e}: interfaces are not tracked");
             return;
         }
     };
     let mut known: BTreeMap<String, bool> = BTreeMap::new();
     loop {
-        match kernel.links().await {
+        match net.links().await {
             Ok(links) => {
                 for name in &names {
                     let up = links.iter().any(|l| &l.name == name && l.up);
