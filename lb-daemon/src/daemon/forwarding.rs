@@ -39,6 +39,20 @@ pub enum BpfOpenError {
     Net(#[from] NetError),
 }
 
+/// Why the data plane side could not start (lbd then stops).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Netlink, or an `--interface` that does not exist.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// No tier could be opened (boxed: it holds an error per tier).
+    #[error(transparent)]
+    Open(Box<select::OpenError<BpfOpenError>>),
+    /// Setting `lvs_timeouts`.
+    #[error(transparent)]
+    Timeouts(#[from] DataplaneError),
+}
+
 /// Why a reconcile did not apply.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -69,7 +83,7 @@ pub(super) struct Forwarding {
 
 impl Forwarding {
     /// Opens the data plane tier asked for and starts the health checks.
-    pub(super) async fn start(opts: &Options, config: &config::Config) -> anyhow::Result<Self> {
+    pub(super) async fn start(opts: &Options, config: &config::Config) -> Result<Self, StartError> {
         let resolver = Resolver::open(&opts.interfaces).await?;
         let tier = opts.tier.unwrap_or(match config.global_defs.lb_dataplane {
             Some(config::DataplaneTier::Xdp) => Tier::Xdp,
@@ -77,7 +91,9 @@ impl Forwarding {
             Some(config::DataplaneTier::Ipvs) => Tier::Ipvs,
             Some(config::DataplaneTier::Auto) | None => Tier::Auto,
         });
-        let mut dataplane = select::open(tier, |hook| open_bpf(opts, &resolver, hook)).await?;
+        let mut dataplane = select::open(tier, |hook| open_bpf(opts, &resolver, hook))
+            .await
+            .map_err(|e| StartError::Open(Box::new(e)))?;
         dataplane.set_timeouts(timeouts(config))?;
         let caps = dataplane.capabilities();
         info!(dataplane = %dataplane.describe(), "data plane ready");

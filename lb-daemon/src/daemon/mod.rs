@@ -3,26 +3,25 @@
 //! table, and run the VRRP instances.
 //!
 //! ```text
-//!            signals, timers, health and override changes
-//!                               │
-//!                   Daemon::next_wake (wake.rs)
-//!                               │ Wake
-//!        ┌──────────┬───────────┼────────────┬─────────────┐
-//!     on_stop   on_reload   on_reconcile  on_recount   on_watchdog ...
-//!                               │
-//!          desired (desired.rs: config ⊕ verdicts ⊕ overrides, pure)
-//!                               │
-//!          Resolver (resolver.rs: MACs, next hops over netlink)
-//!                               │
-//!          Forwarding::reconcile (forwarding.rs: apply to the data plane)
+//!   signals, timers, health verdicts, lbctl overrides
+//!                        │
+//!          Daemon::next_wake (wake.rs) ──▶ Wake
+//!                        │
+//!   on_stop · on_restart · on_reload · on_watchdog · on_override
+//!   on_health · on_recount · on_reconcile
+//!                                              │
+//!                     Forwarding::reconcile (forwarding.rs)
+//!                       1. desired(planned, verdicts, overrides)  (pure)
+//!                       2. Resolver::resolve: MACs, next hops     (netlink)
+//!                       3. Dataplane::apply, when it changed
 //! ```
 //!
-//! - [`wake`]: the one small `select!` turning every event into a [`Wake`];
-//! - this file: [`Daemon`] and one `on_*` method per wake-up;
-//! - [`forwarding`]: the data plane side (open the tier, health checks,
-//!   reconcile);
-//! - [`desired`]: what the data plane should carry, with no I/O;
-//! - [`resolver`]: the netlink lookups filling in MACs and next hops.
+//! - `wake.rs`: the one small `select!` turning every event into a `Wake`;
+//! - this file: `Daemon` and one `on_*` method per wake-up;
+//! - `forwarding.rs`: the data plane side (opening the tier, the health
+//!   checks, the reconcile);
+//! - `desired.rs`: what the data plane should carry, with no I/O;
+//! - `resolver.rs`: the netlink lookups filling in MACs and next hops.
 
 mod desired;
 mod forwarding;
