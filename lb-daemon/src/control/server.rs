@@ -11,7 +11,6 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{bail, Context};
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt as _, AsyncWriteExt, BufReader},
     net::{UnixListener, UnixStream},
@@ -26,6 +25,45 @@ use super::protocol::{
 };
 use super::views;
 use crate::dataplane::DataplaneError;
+
+/// Why the control socket could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    #[error("group name: {0}")]
+    GroupName(#[source] std::ffi::NulError),
+    #[error("--control-group: no group `{0}`")]
+    NoGroup(String),
+    #[error("creating {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: another lbd is serving this control socket", path.display())]
+    InUse { path: PathBuf },
+    #[error("removing stale {}: {source}", path.display())]
+    RemoveStale {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("binding {}: {source}", path.display())]
+    Bind {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Its mode, owner, or the rename to its final name.
+    #[error("setting up {}: {source}", path.display())]
+    Setup {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Handing the bound socket to tokio.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
 
 /// The socket file; removed on drop if it is still ours.
 pub struct SocketGuard {
@@ -42,11 +80,11 @@ impl Drop for SocketGuard {
 }
 
 /// A group by name or number.
-pub fn group_id(group: &str) -> anyhow::Result<u32> {
+pub fn group_id(group: &str) -> Result<u32, SocketError> {
     if let Ok(n) = group.parse::<u32>() {
         return Ok(n);
     }
-    let name = CString::new(group).context("group name")?;
+    let name = CString::new(group).map_err(SocketError::GroupName)?;
     let mut buf = vec![0u8; 16 * 1024];
     // SAFETY: plain getgrnam_r with buffers we own.
     unsafe {
@@ -60,7 +98,7 @@ pub fn group_id(group: &str) -> anyhow::Result<u32> {
             &mut out,
         );
         if rc != 0 || out.is_null() {
-            bail!("--control-group: no group `{group}`");
+            return Err(SocketError::NoGroup(group.to_string()));
         }
         Ok(grp.gr_gid)
     }
@@ -69,28 +107,36 @@ pub fn group_id(group: &str) -> anyhow::Result<u32> {
 /// Binds the control socket at `path`: root and `gid` may use it (0660).
 /// A socket another lbd still answers on is left alone (an error); a stale
 /// one is replaced.
-pub fn bind(path: &Path, gid: u32) -> anyhow::Result<(UnixListener, SocketGuard)> {
+pub fn bind(path: &Path, gid: u32) -> Result<(UnixListener, SocketGuard), SocketError> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() && !dir.exists() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|source| SocketError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
         }
     }
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            bail!(
-                "{}: another lbd is serving this control socket",
-                path.display()
-            );
+            return Err(SocketError::InUse {
+                path: path.to_path_buf(),
+            });
         }
-        std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
+        std::fs::remove_file(path).map_err(|source| SocketError::RemoveStale {
+            path: path.to_path_buf(),
+            source,
+        })?;
     }
     // Bound under a temporary name and renamed once its owner and mode are
     // right, so nobody else ever reaches it.
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
-    let listener = std::os::unix::net::UnixListener::bind(&tmp)
-        .with_context(|| format!("binding {}", tmp.display()))?;
+    let listener =
+        std::os::unix::net::UnixListener::bind(&tmp).map_err(|source| SocketError::Bind {
+            path: tmp.clone(),
+            source,
+        })?;
     let prepare = || -> io::Result<()> {
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o660))?;
         // SAFETY: geteuid cannot fail.
@@ -100,7 +146,10 @@ pub fn bind(path: &Path, gid: u32) -> anyhow::Result<(UnixListener, SocketGuard)
     };
     if let Err(e) = prepare() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("setting up {}", path.display()));
+        return Err(SocketError::Setup {
+            path: path.to_path_buf(),
+            source: e,
+        });
     }
     let ino = std::fs::symlink_metadata(path)?.ino();
     listener.set_nonblocking(true)?;

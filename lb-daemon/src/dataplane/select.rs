@@ -40,42 +40,78 @@ pub enum Hook {
     Tc,
 }
 
+/// Why no data plane could be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError<E: std::error::Error + 'static> {
+    /// The BPF tier asked for (`--dataplane xdp` or `tc`).
+    #[error(transparent)]
+    Bpf(E),
+    /// The IPVS tier asked for (`--dataplane ipvs`).
+    #[error(transparent)]
+    Ipvs(DataplaneError),
+    /// `auto`: every tier was tried and skipped.
+    #[error(
+        "no data plane can work here: xdp: {}; tc: {}; {ipvs}",
+        Chain(xdp),
+        Chain(tc)
+    )]
+    NoTier {
+        xdp: E,
+        tc: E,
+        #[source]
+        ipvs: DataplaneError,
+    },
+}
+
+/// An error with its causes, `: `-separated (as anyhow's `{:#}`), so a
+/// skipped tier's log line says why down to the system call.
+struct Chain<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
 /// Opens the tier asked for. `bpf` sets up the BPF tier at a hook (load,
 /// attach; XDP itself falls back from native to SKB mode).
-pub async fn open<F, Fut>(tier: Tier, bpf: F) -> anyhow::Result<Box<dyn Dataplane>>
+pub async fn open<F, Fut, E>(tier: Tier, bpf: F) -> Result<Box<dyn Dataplane>, OpenError<E>>
 where
     F: Fn(Hook) -> Fut,
-    Fut: Future<Output = anyhow::Result<Box<dyn Dataplane>>>,
+    Fut: Future<Output = Result<Box<dyn Dataplane>, E>>,
+    E: std::error::Error + 'static,
 {
     match tier {
-        Tier::Xdp => bpf(Hook::Xdp).await,
-        Tier::Tc => bpf(Hook::Tc).await,
-        Tier::Ipvs => Ok(ipvs()?),
+        Tier::Xdp => bpf(Hook::Xdp).await.map_err(OpenError::Bpf),
+        Tier::Tc => bpf(Hook::Tc).await.map_err(OpenError::Bpf),
+        Tier::Ipvs => ipvs().map_err(OpenError::Ipvs),
         Tier::Auto => {
-            let mut skipped = Vec::new();
-            match bpf(Hook::Xdp).await {
+            let xdp = match bpf(Hook::Xdp).await {
                 Ok(d) => return Ok(d),
                 Err(e) => {
-                    warn!("data plane auto: XDP skipped: {e:#}");
-                    skipped.push(format!("xdp: {e:#}"));
+                    warn!("data plane auto: XDP skipped: {}", Chain(&e));
+                    e
                 }
-            }
-            match bpf(Hook::Tc).await {
+            };
+            let tc = match bpf(Hook::Tc).await {
                 Ok(d) => return Ok(d),
                 Err(e) => {
-                    warn!("data plane auto: TC skipped: {e:#}");
-                    skipped.push(format!("tc: {e:#}"));
+                    warn!("data plane auto: TC skipped: {}", Chain(&e));
+                    e
                 }
-            }
+            };
             match ipvs() {
                 Ok(d) => {
                     info!("data plane auto: using IPVS");
                     Ok(d)
                 }
-                Err(e) => {
-                    skipped.push(e.to_string());
-                    anyhow::bail!("no data plane can work here: {}", skipped.join("; "))
-                }
+                Err(ipvs) => Err(OpenError::NoTier { xdp, tc, ipvs }),
             }
         }
     }

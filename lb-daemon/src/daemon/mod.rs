@@ -1,0 +1,328 @@
+//! lbd's main loop: keep the data plane carrying what the configuration and
+//! the health checks ask for, with backend MACs from the kernel's neighbour
+//! table, and run the VRRP instances.
+//!
+//! ```text
+//!   signals, timers, health verdicts, lbctl overrides
+//!                        │
+//!          Daemon::next_wake (wake.rs) ──▶ Wake
+//!                        │
+//!   on_stop · on_restart · on_reload · on_watchdog · on_override
+//!   on_health · on_recount · on_reconcile
+//!                                              │
+//!                     Forwarding::reconcile (forwarding.rs)
+//!                       1. desired(planned, verdicts, overrides)  (pure)
+//!                       2. Resolver::resolve: MACs, next hops     (netlink)
+//!                       3. Dataplane::apply, when it changed
+//! ```
+//!
+//! - `wake.rs`: the one small `select!` turning every event into a `Wake`;
+//! - this file: `Daemon` and one `on_*` method per wake-up;
+//! - `forwarding.rs`: the data plane side (opening the tier, the health
+//!   checks, the reconcile);
+//! - `desired.rs`: what the data plane should carry, with no I/O;
+//! - `resolver.rs`: the netlink lookups filling in MACs and next hops.
+
+mod desired;
+mod forwarding;
+mod resolver;
+mod wake;
+
+#[cfg(test)]
+mod tests;
+
+pub use desired::desired;
+pub use resolver::Resolver;
+
+use std::{
+    net::IpAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use tracing::{error, info, info_span, warn, Instrument};
+
+use crate::{
+    config, control,
+    dataplane::{select::Tier, xdp::AttachMode},
+    vrrp::{self, VrrpRuntime},
+};
+
+use forwarding::Forwarding;
+use wake::{Signals, Wake};
+
+/// How `lbd` was asked to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config_file: PathBuf,
+    pub interfaces: Vec<String>,
+    pub xdp_mode: AttachMode,
+    /// Which data plane tier forwards (`--dataplane`); `None`: the
+    /// configuration's `lb_dataplane`, else auto.
+    pub tier: Option<Tier>,
+    /// Use this eBPF object instead of the embedded one.
+    pub bpf_object: Option<PathBuf>,
+    /// Where maps and links are pinned; `None`: nothing is pinned.
+    pub pin_path: Option<PathBuf>,
+    /// On exit, leave the program attached and the maps pinned, so the
+    /// next lbd takes over without a gap (a restart); otherwise detach.
+    /// VRRP masters then keep their addresses too and are recorded in
+    /// `run_dir` for the next lbd to resume (no transition on either node).
+    pub keep_on_exit: bool,
+    /// Where lbd keeps state for the next lbd (the VRRP restart state).
+    pub run_dir: PathBuf,
+    pub conn_table_size: Option<u32>,
+    /// Outer source of TUN packets (default: the first interface's address).
+    pub tunnel_source: Vec<IpAddr>,
+    /// Control socket, metrics (see `control`).
+    pub control: control::Options,
+}
+
+/// While some backend has no MAC, look again soon; otherwise now and then
+/// to follow MAC changes.
+const RESOLVE_PENDING: Duration = Duration::from_millis(200);
+const RESOLVE_STEADY: Duration = Duration::from_secs(5);
+/// How often connection counts are recounted from the table (lc/wlc).
+const RECOUNT: Duration = Duration::from_secs(2);
+
+/// Reads the configuration, printing its warnings; errors are returned whole.
+pub fn load_config(path: &Path) -> Result<config::Config, config::Diagnostics> {
+    let loaded = config::load(path)?;
+    for w in &loaded.warnings {
+        warn!("{w}");
+    }
+    Ok(loaded.config)
+}
+
+/// How lbd ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// SIGTERM/SIGINT: a stop.
+    Stopped,
+    /// SIGUSR1: a restart in place; the next lbd takes over the data plane
+    /// and resumes the VRRP masters (exit status `RESTART_EXIT_STATUS`).
+    Restart,
+}
+
+/// The exit status of a restart in place (EX_TEMPFAIL); the systemd unit
+/// has `RestartForceExitStatus=75`.
+pub const RESTART_EXIT_STATUS: u8 = 75;
+
+pub async fn run(opts: Options) -> anyhow::Result<Exit> {
+    let mut daemon = Daemon::start(opts).await?;
+    let exit = loop {
+        match daemon.next_wake().await {
+            Wake::Stop { signal } => break daemon.on_stop(signal),
+            Wake::Restart => break daemon.on_restart(),
+            Wake::Reload => daemon.on_reload().await,
+            Wake::Watchdog => daemon.on_watchdog(),
+            Wake::Override => daemon.on_override(),
+            Wake::Recount => daemon.on_recount(),
+            Wake::Health => daemon.on_health(),
+            Wake::Reconcile => daemon.on_reconcile().await,
+        }
+    };
+    daemon.shutdown(exit).await;
+    Ok(exit)
+}
+
+/// Everything the main loop owns.
+struct Daemon {
+    opts: Options,
+    ops: control::Operations,
+    /// `None`: a VRRP-only configuration, running without a data plane.
+    forwarding: Option<Forwarding>,
+    vrrp: Option<VrrpRuntime>,
+    signals: Signals,
+    /// Reconcile at `last + next`: a deadline, so that other wake-ups
+    /// arriving often (the watchdog) never postpone it.
+    last: tokio::time::Instant,
+    next: Duration,
+    recount: tokio::time::Interval,
+}
+
+impl Daemon {
+    /// Loads the configuration, starts operations (control socket,
+    /// metrics), the data plane and its health checks, and VRRP.
+    async fn start(opts: Options) -> anyhow::Result<Daemon> {
+        let config = load_config(&opts.config_file).map_err(|d| anyhow::anyhow!("{d}"))?;
+        let mut ops =
+            control::Operations::start(&opts.control, opts.config_file.clone(), &config).await?;
+        // A data plane is needed only to carry virtual servers: a VRRP-only
+        // configuration runs without one.
+        let forwarding = if config.virtual_servers.is_empty() && opts.interfaces.is_empty() {
+            info!("no virtual_server and no --interface: running without a data plane");
+            None
+        } else {
+            Some(Forwarding::start(&opts, &config).await?)
+        };
+        match &forwarding {
+            Some(f) => {
+                ops.set_dataplane(f.dataplane.as_ref(), opts.pin_path.clone());
+                ops.set_health(f.checks.clone());
+            }
+            None => ops.ready_without_dataplane(),
+        }
+        // Read (and removed) whatever the case: it is for this start only.
+        let resume = vrrp::restart::take(&opts.run_dir);
+        let vrrp = match config.vrrp_instances.is_empty() {
+            true => None,
+            false => Some(VrrpRuntime::start(&config, resume)?),
+        };
+        if let Some(rt) = &vrrp {
+            ops.set_vrrp(control::vrrp_view::VrrpView::new(rt.status(), &config));
+        }
+        let signals = Signals::new()?;
+        Ok(Daemon {
+            opts,
+            ops,
+            forwarding,
+            vrrp,
+            signals,
+            last: tokio::time::Instant::now(),
+            next: Duration::ZERO,
+            recount: tokio::time::interval(RECOUNT),
+        })
+    }
+
+    /// SIGINT or SIGTERM.
+    fn on_stop(&self, signal: &str) -> Exit {
+        info!("{signal}: stopping");
+        Exit::Stopped
+    }
+
+    /// SIGUSR1.
+    fn on_restart(&self) -> Exit {
+        info!("SIGUSR1: restarting in place (data plane and VRRP masters kept for the next lbd)");
+        Exit::Restart
+    }
+
+    /// SIGHUP: the file is read again; a bad one never replaces the running
+    /// configuration.
+    async fn on_reload(&mut self) {
+        self.ops.reloading();
+        let config = match load_config(&self.opts.config_file) {
+            Ok(config) => config,
+            Err(diags) => {
+                for d in &diags.0 {
+                    error!("{d}");
+                }
+                error!("reload refused: the running configuration is kept");
+                self.ops.reload_failed(diags.to_string());
+                return;
+            }
+        };
+        info!(file = %self.opts.config_file.display(), "configuration reloaded");
+        match &mut self.forwarding {
+            Some(f) => f.reload(&config),
+            None if !config.virtual_servers.is_empty() => {
+                warn!("virtual_server added: restart lbd with --interface to carry it")
+            }
+            None => {}
+        }
+        self.next = Duration::ZERO;
+        if let Err(e) = self.reload_vrrp(&config).await {
+            error!("{e:#}");
+            error!("VRRP reload refused: the running instances are kept");
+        }
+        if let Some(rt) = &self.vrrp {
+            self.ops
+                .set_vrrp(control::vrrp_view::VrrpView::new(rt.status(), &config));
+        }
+        self.ops.reloaded(&config);
+    }
+
+    /// VRRP instances follow the new configuration; the first ones start
+    /// their runtime.
+    async fn reload_vrrp(&mut self, config: &config::Config) -> anyhow::Result<()> {
+        match &mut self.vrrp {
+            Some(rt) => Ok(rt.reload(config).await?),
+            None if config.vrrp_instances.is_empty() => Ok(()),
+            None => {
+                self.vrrp = Some(VrrpRuntime::start(config, None)?);
+                Ok(())
+            }
+        }
+    }
+
+    fn on_watchdog(&mut self) {
+        self.ops.watchdog.ping();
+    }
+
+    /// An operator's override (lbctl set-weight, drain, ...) is applied at
+    /// once.
+    fn on_override(&mut self) {
+        self.next = Duration::ZERO;
+    }
+
+    /// A health change is applied at once.
+    fn on_health(&mut self) {
+        self.next = Duration::ZERO;
+    }
+
+    /// Connection counts for lc/wlc, recounted from the table.
+    fn on_recount(&mut self) {
+        let Some(f) = self.forwarding.as_mut() else {
+            return;
+        };
+        if let Err(e) = f.dataplane.maintain() {
+            warn!("recounting connections: {e}");
+        }
+    }
+
+    /// The data plane is brought to what is desired; soon again while some
+    /// backend is unresolved.
+    async fn on_reconcile(&mut self) {
+        let Some(f) = self.forwarding.as_mut() else {
+            return;
+        };
+        let overrides = self.ops.overrides();
+        self.next = match f
+            .reconcile(&overrides)
+            .instrument(info_span!("reconcile"))
+            .await
+        {
+            Ok(true) => {
+                if !f.resolved {
+                    f.resolved = true;
+                    info!("every backend resolved");
+                }
+                RESOLVE_STEADY
+            }
+            Ok(false) => {
+                f.resolved = false;
+                RESOLVE_PENDING
+            }
+            Err(e) => {
+                // With its causes, as lbd logs every error.
+                error!("{:#}", anyhow::Error::from(e));
+                RESOLVE_PENDING
+            }
+        };
+        self.last = tokio::time::Instant::now();
+        self.ops.reconciled(f.applied.as_deref());
+    }
+
+    async fn shutdown(self, exit: Exit) {
+        self.ops.stopping();
+        // VRRP first: on a stop a master hands over (priority 0) and removes
+        // its addresses while the data plane still carries traffic. On a
+        // restart in place (SIGUSR1) it keeps them, and the next lbd resumes
+        // as master before the backups' master-down timers fire.
+        let restart = exit == Exit::Restart;
+        if let Some(vrrp) = self.vrrp {
+            if restart {
+                vrrp.shutdown_for_restart(&self.opts.run_dir).await;
+            } else {
+                vrrp.shutdown().await;
+            }
+        }
+        if let Some(mut f) = self.forwarding {
+            // Detaches, or leaves forwarding for the next lbd (--on-exit
+            // keep, or a restart in place).
+            f.dataplane.shutdown(self.opts.keep_on_exit || restart);
+            drop(f);
+        }
+        info!("stopped");
+    }
+}

@@ -1,0 +1,3 @@
+//! Unit tests of the main loop's pure parts.
+
+mod desired;
