@@ -70,7 +70,8 @@ impl Case {
 }
 
 /// Runs each case through `program` (`|f| run(&mut dp, f)`), in order on
-/// the same data plane; a failure names its row.
+/// the same data plane; a failure names its row (and the test's line).
+#[track_caller]
 pub fn check_cases(cases: &[Case], mut program: impl FnMut(&[u8]) -> (u32, Vec<u8>)) {
     for case in cases {
         let (verdict, out) = program(&case.input);

@@ -158,7 +158,7 @@ fn assert_applied(dp: &IpvsDataplane, specs: &[ServiceSpec]) -> Result<()> {
     Ok(())
 }
 
-// ------------------------------------------------------------- checks
+// ------------------------------------------------------------- tests
 
 #[test]
 #[ignore = "runs inside the IPVS VM: cargo xtask vm-test"]

@@ -57,7 +57,7 @@ const MODULES: &[&str] = &[
     "veth",
 ];
 
-/// The whole boot, checks included, must end within this.
+/// The whole boot, tests included, must end within this.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(480);
 
 /// The test target the VM runs (`[[test]]` of the lb-tests package).
@@ -75,6 +75,8 @@ pub enum Payload<'a> {
     Bench,
 }
 
+/// How a VM run went: libtest's counts (the benchmark counts as one test),
+/// or why no VM could run here.
 pub enum Outcome {
     Ran(Totals),
     Skipped(String),
@@ -168,8 +170,8 @@ fn outcome(out: &str, payload: Payload) -> Option<Totals> {
 /// cargo's JSON messages.
 fn test_binary(obj: &Path) -> Result<PathBuf> {
     let mut cmd = build::cargo(obj);
-    // `--workspace`, as `cargo xtask test` builds it: the same features
-    // everywhere, so this finds the binary that run built.
+    // `--workspace`, as `cargo xtask test` builds every test: the same
+    // feature set, so after that run this finds its binary built already.
     cmd.args([
         "test",
         "--workspace",
@@ -492,10 +494,12 @@ fn initramfs(
     for m in &order {
         cpio.file(&format!("/modules/{m}.ko"), &fs::read(&index[m])?, 0o644);
     }
+    // Backtraces for panics, not for every anyhow error a failing test
+    // returns (libtest prints those with their causes).
     let init = format!(
         "#!/bin/busybox sh\n\
          /bin/busybox --install -s /bin\n\
-         export PATH=/usr/sbin:/usr/bin:/sbin:/bin LB_BIN_DIR=/lb RUST_BACKTRACE=1\n\
+         export PATH=/usr/sbin:/usr/bin:/sbin:/bin LB_BIN_DIR=/lb RUST_BACKTRACE=1 RUST_LIB_BACKTRACE=0\n\
          mount -t proc proc /proc\n\
          mount -t sysfs sysfs /sys\n\
          mount -t devtmpfs devtmpfs /dev\n\
