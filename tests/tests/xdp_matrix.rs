@@ -394,8 +394,8 @@ fn tun_packet_too_big_once_wrapped_goes_to_the_stack_unchanged() {
         )])
         .unwrap();
         // 40 bytes of IP + 20 of outer header > 50.
-        let too_big = Case::untouched("TUN over MTU 50", XDP_PASS, packet(false, 41000, SYN));
-        check_cases(&[too_big], |f| run(dp, f));
+        let row = Case::untouched("TUN over MTU 50", XDP_PASS, packet(false, 41000, SYN));
+        check_cases(&[row], |f| run(dp, f));
         let too_big = dp
             .stats()
             .unwrap()
