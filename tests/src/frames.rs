@@ -187,6 +187,13 @@ pub fn tcp_frame(
     }
 }
 
+/// `frame` after `edit`: a fixture's deliberate damage (a flag set, a
+/// length that lies) written where the row is.
+pub fn edited(mut frame: Vec<u8>, edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
+    edit(&mut frame);
+    frame
+}
+
 /// The IP header offset and family of a frame without VLAN tags.
 fn l3(frame: &[u8]) -> (usize, bool) {
     (14, u16::from_be_bytes([frame[12], frame[13]]) == ETH_P_IPV6)

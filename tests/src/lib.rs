@@ -8,6 +8,7 @@ pub mod capture;
 pub mod demo_lab;
 pub mod fibnet;
 pub mod frames;
+pub mod ipvs_lab;
 pub mod lab;
 pub mod nat_lab;
 pub mod netns;

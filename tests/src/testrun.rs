@@ -39,6 +39,47 @@ where
     (r.return_value, out)
 }
 
+/// One single-packet case, a row of a table as Katran's fixtures and
+/// Cilium's `bpf/tests` write them: what it is, the frame that arrives, and
+/// the verdict and frame the program must give back.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub what: String,
+    pub input: Vec<u8>,
+    pub verdict: u32,
+    pub output: Vec<u8>,
+}
+
+impl Case {
+    pub fn new(what: impl Into<String>, input: Vec<u8>, verdict: u32, output: Vec<u8>) -> Self {
+        Self {
+            what: what.into(),
+            input,
+            verdict,
+            output,
+        }
+    }
+
+    /// A frame that must leave byte for byte as it came, with `verdict`
+    /// (the kernel's "pass" of the hook, for traffic the program leaves to
+    /// the stack).
+    pub fn untouched(what: impl Into<String>, verdict: u32, input: Vec<u8>) -> Self {
+        let output = input.clone();
+        Self::new(what, input, verdict, output)
+    }
+}
+
+/// Runs each case through `program` (`|f| run(&mut dp, f)`), in order on
+/// the same data plane; a failure names its row (and the test's line).
+#[track_caller]
+pub fn check_cases(cases: &[Case], mut program: impl FnMut(&[u8]) -> (u32, Vec<u8>)) {
+    for case in cases {
+        let (verdict, out) = program(&case.input);
+        assert_eq!(verdict, case.verdict, "{}: verdict", case.what);
+        assert_eq!(out, case.output, "{}: frame", case.what);
+    }
+}
+
 /// A data plane as the FIB fixtures want it, inside a `FibNet` namespace:
 /// `lb_mac` on loopback (where test-run frames arrive), `v0` (ifindex `v0`)
 /// recorded as an egress interface, and the TUN sources on v0's addresses.

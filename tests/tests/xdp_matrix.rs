@@ -21,7 +21,7 @@ use lb_daemon::{
 use lb_tests::{
     fibnet::{FibNet, V0_ADDR4, V0_ADDR6, V0_MAC},
     frames,
-    testrun::{run, run_tc},
+    testrun::{check_cases, run, run_tc, Case},
 };
 
 const XDP_PASS: u32 = 2;
@@ -208,22 +208,32 @@ fn every_scheduler_forwards_in_every_mode_and_family() {
                     let (action, out) = run(dp, &ack);
                     let again = check_forwarded(mode, v6, &ack, action, &out, port);
                     assert_eq!(first, again, "{what}: established flow moved");
-                    // Not a VIP: untouched.
-                    let (vip, client, _) = addrs(v6, 1);
-                    let other = if v6 {
-                        "fd09::99".parse().unwrap()
-                    } else {
-                        "10.9.0.99".parse().unwrap()
-                    };
-                    let f = frames::tcp_frame(LB_MAC, CLIENT_MAC, client, other, 1, 80, SYN);
-                    assert_eq!(run(dp, &f), (XDP_PASS, f.clone()), "{what}: non-VIP");
-                    let f = frames::tcp_frame(LB_MAC, CLIENT_MAC, client, vip, 1, 81, SYN);
-                    assert_eq!(run(dp, &f), (XDP_PASS, f.clone()), "{what}: other port");
+                    check_cases(&not_for_the_service(v6, &what), |f| run(dp, f));
                     dp.apply(&[]).unwrap();
                 }
             }
         }
     });
+}
+
+/// Rows: a SYN to another address (`non-VIP`) and to the VIP on port 81
+/// (`other port`), which leave untouched with XDP_PASS while the test's
+/// service on VIP:80 is installed.
+fn not_for_the_service(v6: bool, what: &str) -> Vec<Case> {
+    let (vip, client, _) = addrs(v6, 1);
+    let other = if v6 { "fd09::99" } else { "10.9.0.99" }.parse().unwrap();
+    vec![
+        Case::untouched(
+            format!("{what}: non-VIP"),
+            XDP_PASS,
+            frames::tcp_frame(LB_MAC, CLIENT_MAC, client, other, 1, 80, SYN),
+        ),
+        Case::untouched(
+            format!("{what}: other port"),
+            XDP_PASS,
+            frames::tcp_frame(LB_MAC, CLIENT_MAC, client, vip, 1, 81, SYN),
+        ),
+    ]
 }
 
 /// Backend `i` (real-server port 8080) answers the client's port
@@ -384,8 +394,8 @@ fn tun_packet_too_big_once_wrapped_goes_to_the_stack_unchanged() {
         )])
         .unwrap();
         // 40 bytes of IP + 20 of outer header > 50.
-        let f = packet(false, 41000, SYN);
-        assert_eq!(run(dp, &f), (XDP_PASS, f.clone()));
+        let row = Case::untouched("TUN over MTU 50", XDP_PASS, packet(false, 41000, SYN));
+        check_cases(&[row], |f| run(dp, f));
         let too_big = dp
             .stats()
             .unwrap()
@@ -840,10 +850,12 @@ fn vlan_tagged_vip_traffic_is_forwarded_with_its_tag() {
         let mut tagged = plain[..12].to_vec();
         tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x64]);
         tagged.extend_from_slice(&plain[12..]);
-        let (a, out) = run(dp, &tagged);
-        assert_eq!(a, XDP_TX);
-        assert_eq!(out[0..6], backend_mac(0));
-        assert_eq!(out[12..], tagged[12..], "tag and packet kept");
+        // DR: to the first backend, from the balancer; tag and packet kept.
+        let mut forwarded = tagged.clone();
+        forwarded[0..6].copy_from_slice(&backend_mac(0));
+        forwarded[6..12].copy_from_slice(&LB_MAC);
+        let row = Case::new("VLAN 100, DR", tagged, XDP_TX, forwarded);
+        check_cases(&[row], |f| run(dp, f));
     });
 }
 

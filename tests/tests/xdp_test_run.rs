@@ -14,7 +14,7 @@ use lb_daemon::{
 };
 use lb_tests::{
     frames::{self, ETH_P_ARP, ETH_P_IPV4, ETH_P_IPV6},
-    testrun::run,
+    testrun::{check_cases, run, Case},
 };
 
 const XDP_PASS: u32 = 2;
@@ -59,6 +59,11 @@ fn dataplane() -> XdpDataplane {
 
 fn syn(sport: u16) -> Vec<u8> {
     frames::tcp4_frame(LB_MAC, CLIENT_MAC, CLIENT, VIP, sport, 80, 0x02)
+}
+
+/// A broadcast ARP frame (its contents do not matter: it is not IP).
+fn arp() -> Vec<u8> {
+    frames::ethernet([0xff; 6], CLIENT_MAC, ETH_P_ARP, &[0u8; 28])
 }
 
 /// The frame with its MACs replaced: all DR may change.
@@ -148,41 +153,57 @@ fn backend_without_mac_gets_no_traffic_and_the_kernel_gets_the_frame() {
     }
 }
 
-fn assert_passes_untouched(dp: &mut XdpDataplane, frame: &[u8], what: &str) {
-    let (action, out) = run(dp, frame);
-    assert_eq!(action, XDP_PASS, "{what}: action");
-    assert_eq!(out, frame, "{what}: frame changed");
+/// A row: `frame` goes back to the kernel (XDP_PASS) byte for byte.
+fn passes(what: impl Into<String>, frame: Vec<u8>) -> Case {
+    Case::untouched(what, XDP_PASS, frame)
+}
+
+fn check(dp: &mut XdpDataplane, cases: &[Case]) {
+    check_cases(cases, |frame| run(dp, frame));
 }
 
 #[test]
 fn traffic_that_is_not_for_a_vip_passes_untouched() {
-    let mut dp = dataplane();
     let other = Ipv4Addr::new(10, 9, 0, 2);
-    let f = frames::tcp4_frame(LB_MAC, CLIENT_MAC, CLIENT, other, 40000, 80, 0x02);
-    assert_passes_untouched(&mut dp, &f, "TCP to a non-VIP address");
-    let f = frames::tcp4_frame(LB_MAC, CLIENT_MAC, CLIENT, VIP, 40000, 443, 0x02);
-    assert_passes_untouched(&mut dp, &f, "TCP to the VIP on another port");
-    let f = frames::udp4_frame(LB_MAC, CLIENT_MAC, CLIENT, VIP, 5353, 80, b"x");
-    assert_passes_untouched(&mut dp, &f, "UDP to the TCP service's port");
-    let arp = frames::ethernet([0xff; 6], CLIENT_MAC, ETH_P_ARP, &[0u8; 28]);
-    assert_passes_untouched(&mut dp, &arp, "ARP");
-    // For a VIP, but addressed to another machine's MAC (a switch flooding
-    // a frame meant for the VRRP master): not forwarded here.
-    let mut flooded = syn(40001);
-    flooded[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x99]);
-    assert_passes_untouched(&mut dp, &flooded, "VIP frame for another MAC");
+    // An IPv6 TCP header with zero addresses: no IPv6 service exists.
     let mut v6 = vec![0x60, 0, 0, 0, 0, 20, 6, 64];
     v6.extend_from_slice(&[0u8; 32]);
     v6.extend_from_slice(&[0u8; 20]);
-    let v6 = frames::ethernet(LB_MAC, CLIENT_MAC, ETH_P_IPV6, &v6);
-    assert_passes_untouched(&mut dp, &v6, "IPv6");
-    let icmp = frames::ethernet(
-        LB_MAC,
-        CLIENT_MAC,
-        ETH_P_IPV4,
-        &frames::ipv4(CLIENT, VIP, 1, &[8, 0, 0, 0, 0, 0, 0, 0]),
+    let icmp_echo = frames::ipv4(CLIENT, VIP, 1, &[8, 0, 0, 0, 0, 0, 0, 0]);
+    check(
+        &mut dataplane(),
+        &[
+            passes(
+                "TCP to a non-VIP address",
+                frames::tcp4_frame(LB_MAC, CLIENT_MAC, CLIENT, other, 40000, 80, 0x02),
+            ),
+            passes(
+                "TCP to the VIP on another port",
+                frames::tcp4_frame(LB_MAC, CLIENT_MAC, CLIENT, VIP, 40000, 443, 0x02),
+            ),
+            passes(
+                "UDP to the TCP service's port",
+                frames::udp4_frame(LB_MAC, CLIENT_MAC, CLIENT, VIP, 5353, 80, b"x"),
+            ),
+            passes("ARP", arp()),
+            // For a VIP, but addressed to another machine's MAC (a switch
+            // flooding a frame meant for the VRRP master): not forwarded here.
+            passes(
+                "VIP frame for another MAC",
+                frames::edited(syn(40001), |f| {
+                    f[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x99])
+                }),
+            ),
+            passes(
+                "IPv6",
+                frames::ethernet(LB_MAC, CLIENT_MAC, ETH_P_IPV6, &v6),
+            ),
+            passes(
+                "ICMP to the VIP",
+                frames::ethernet(LB_MAC, CLIENT_MAC, ETH_P_IPV4, &icmp_echo),
+            ),
+        ],
     );
-    assert_passes_untouched(&mut dp, &icmp, "ICMP to the VIP");
 }
 
 #[test]
@@ -190,9 +211,11 @@ fn truncated_frames_pass_untouched() {
     let mut dp = dataplane();
     let full = syn(46000);
     // Cut right after Ethernet, inside IPv4, and inside TCP (after the ports).
-    for cut in [14, 14 + 10, 14 + 20 + 10] {
-        assert_passes_untouched(&mut dp, &full[..cut], &format!("cut at {cut} bytes"));
-    }
+    let cuts: Vec<Case> = [14, 14 + 10, 14 + 20 + 10]
+        .into_iter()
+        .map(|cut| passes(format!("cut at {cut} bytes"), full[..cut].to_vec()))
+        .collect();
+    check(&mut dp, &cuts);
     // Shorter than an Ethernet header: the kernel refuses such a frame
     // before any program runs (as drivers drop runts).
     let mut out = vec![0u8; 64];
@@ -206,25 +229,42 @@ fn truncated_frames_pass_untouched() {
 
 #[test]
 fn ip_header_that_lies_about_its_length_passes_untouched() {
-    let mut dp = dataplane();
-    let mut f = syn(46500);
-    // total length 30: the TCP header would end outside the datagram.
-    f[16..18].copy_from_slice(&30u16.to_be_bytes());
-    assert_passes_untouched(&mut dp, &f, "IPv4 total length shorter than the headers");
+    check(
+        &mut dataplane(),
+        // total length 30: the TCP header would end outside the datagram.
+        &[passes(
+            "IPv4 total length shorter than the headers",
+            frames::edited(syn(46500), |f| {
+                f[16..18].copy_from_slice(&30u16.to_be_bytes())
+            }),
+        )],
+    );
 }
 
 #[test]
 fn fragments_and_ip_options_pass_untouched() {
-    let mut dp = dataplane();
-    let mut frag = syn(47000);
-    frag[20] |= 0x20; // more fragments
-    assert_passes_untouched(&mut dp, &frag, "first fragment");
-    let mut later = syn(47001);
-    later[20..22].copy_from_slice(&0x0010u16.to_be_bytes()); // offset 128 bytes
-    assert_passes_untouched(&mut dp, &later, "non-first fragment");
-    let mut opts = syn(47002);
-    opts[14] = 0x46; // IHL 6: one word of options
-    assert_passes_untouched(&mut dp, &opts, "IPv4 with options");
+    check(
+        &mut dataplane(),
+        &[
+            // More fragments.
+            passes(
+                "first fragment",
+                frames::edited(syn(47000), |f| f[20] |= 0x20),
+            ),
+            // Offset 128 bytes.
+            passes(
+                "non-first fragment",
+                frames::edited(syn(47001), |f| {
+                    f[20..22].copy_from_slice(&0x0010u16.to_be_bytes())
+                }),
+            ),
+            // IHL 6: one word of options.
+            passes(
+                "IPv4 with options",
+                frames::edited(syn(47002), |f| f[14] = 0x46),
+            ),
+        ],
+    );
 }
 
 #[test]
@@ -234,7 +274,7 @@ fn counters_follow_the_packets() {
     for _ in 0..3 {
         assert_eq!(run(&mut dp, &frame).0, XDP_TX);
     }
-    let arp = frames::ethernet([0xff; 6], CLIENT_MAC, ETH_P_ARP, &[0u8; 28]);
+    let arp = arp();
     run(&mut dp, &arp);
     let stats = dp.stats().unwrap();
     let get = |name: &str| {
@@ -262,5 +302,5 @@ fn removed_service_passes_to_the_kernel() {
     let frame = syn(49000);
     assert_eq!(run(&mut dp, &frame).0, XDP_TX);
     dp.apply(&[]).unwrap();
-    assert_passes_untouched(&mut dp, &frame, "flow of a removed service");
+    check(&mut dp, &[passes("flow of a removed service", frame)]);
 }

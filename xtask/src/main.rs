@@ -39,10 +39,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         lbd_args: Vec<String>,
     },
-    /// The IPVS tier against a real kernel IPVS, in a VM booted with
-    /// Debian's cloud kernel under qemu (installs qemu and what the VM needs).
+    /// The IPVS tier against a real kernel IPVS: the `vm_ipvs` tests, run
+    /// in a VM booted with Debian's cloud kernel under qemu (installs qemu
+    /// and what the VM needs).
     VmTest {
-        /// Only the checks whose name contains this.
+        /// Only the tests whose name contains this.
         filter: Option<String>,
     },
     /// The fuzz targets (config parser, VRRP decoder), each for a bounded
@@ -60,7 +61,7 @@ enum Command {
         out: PathBuf,
     },
     /// Every test: host unit tests, BPF test-run tests, namespace tests, and
-    /// the IPVS VM checks.
+    /// the IPVS VM tests.
     Test {
         /// Extra arguments for `cargo test` (a filter, `--nocapture`, ...).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -111,12 +112,15 @@ fn main() -> Result<()> {
         }
         Command::VmTest { filter } => {
             setup::ensure()?;
-            build::all(false)?;
-            match vm::run(&build::target_dir(false), filter.as_deref())? {
-                vm::Outcome::Ran { failed: 0, .. } => Ok(()),
-                vm::Outcome::Ran { failed, .. } => anyhow::bail!("{failed} VM checks failed"),
+            let obj = build::all(false)?;
+            let tests = vm::Payload::Tests {
+                filter: filter.as_deref(),
+            };
+            match vm::run(&obj, &build::target_dir(false), tests)? {
+                vm::Outcome::Ran(t) if t.failed == 0 => Ok(()),
+                vm::Outcome::Ran(t) => anyhow::bail!("{} VM tests failed", t.failed),
                 vm::Outcome::Skipped(why) => {
-                    eprintln!("xtask: VM checks SKIPPED: {why}");
+                    eprintln!("xtask: VM tests SKIPPED: {why}");
                     Ok(())
                 }
             }
@@ -151,10 +155,10 @@ fn main() -> Result<()> {
                 "failover" => bench_failover::run(&args),
                 "dataplane" => build::run_bench_dataplane(&args),
                 "ipvs" => {
-                    build::all(false)?;
-                    match vm::run(&build::target_dir(false), Some("--bench"))? {
-                        vm::Outcome::Ran { failed: 0, .. } => Ok(()),
-                        vm::Outcome::Ran { .. } => anyhow::bail!("the VM benchmark failed"),
+                    let obj = build::all(false)?;
+                    match vm::run(&obj, &build::target_dir(false), vm::Payload::Bench)? {
+                        vm::Outcome::Ran(t) if t.failed == 0 => Ok(()),
+                        vm::Outcome::Ran(_) => anyhow::bail!("the VM benchmark failed"),
                         vm::Outcome::Skipped(why) => anyhow::bail!("VM benchmark skipped: {why}"),
                     }
                 }

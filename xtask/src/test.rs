@@ -9,18 +9,20 @@ use anyhow::{bail, Context, Result};
 
 use crate::{build, vm};
 
-/// Totals from cargo test's per-binary `test result:` lines.
+/// Totals from libtest's per-binary `test result:` lines (cargo test's on
+/// the host, the `vm_ipvs` binary's in the VM).
 #[derive(Debug, Default, PartialEq)]
-struct Totals {
-    passed: u64,
-    failed: u64,
-    ignored: u64,
+pub struct Totals {
+    pub passed: u64,
+    pub failed: u64,
+    pub ignored: u64,
 }
 
 impl Totals {
-    fn add_line(&mut self, line: &str) {
+    /// Adds a `test result:` line's counts; whether `line` was one.
+    pub fn add_line(&mut self, line: &str) -> bool {
         let Some(rest) = line.trim().strip_prefix("test result: ") else {
-            return;
+            return false;
         };
         for part in rest.split(';') {
             let mut words = part.split_whitespace().rev();
@@ -35,6 +37,13 @@ impl Totals {
                 _ => {}
             }
         }
+        true
+    }
+
+    pub fn add(&mut self, other: &Totals) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.ignored += other.ignored;
     }
 }
 
@@ -55,21 +64,20 @@ pub fn run(extra: &[String]) -> Result<()> {
         totals.add_line(&line);
     }
     let status = child.wait()?;
-    // The IPVS tier needs a kernel with IPVS: its checks run in a VM (all
-    // of them, only when no filter narrows the run).
+    // The IPVS tier needs a kernel with IPVS: the vm_ipvs tests, ignored in
+    // the run above, run in a VM (all of them, only when no filter narrows
+    // the run).
     if extra.is_empty() {
-        eprintln!("xtask: running the IPVS checks in a VM");
-        match vm::run(&build::target_dir(false), None) {
-            Ok(vm::Outcome::Ran { passed, failed }) => {
-                totals.passed += passed;
-                totals.failed += failed;
-            }
+        eprintln!("xtask: running the IPVS tests in a VM");
+        let tests = vm::Payload::Tests { filter: None };
+        match vm::run(&obj, &build::target_dir(false), tests) {
+            Ok(vm::Outcome::Ran(vm_totals)) => totals.add(&vm_totals),
             Ok(vm::Outcome::Skipped(why)) => {
-                println!("VM checks SKIPPED: {why}");
+                println!("VM tests SKIPPED: {why}");
                 totals.ignored += 1;
             }
             Err(e) => {
-                println!("VM checks FAILED: {e:#}");
+                println!("VM tests FAILED: {e:#}");
                 totals.failed += 1;
             }
         }

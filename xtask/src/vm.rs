@@ -1,15 +1,20 @@
 //! `cargo xtask vm-test`: the IPVS tier against a real kernel IPVS.
 //!
-//! This machine's kernel has no IPVS, so the checks run in a small VM:
-//! Debian's cloud kernel (which has ip_vs and every scheduler as modules)
-//! under qemu with software emulation, an initramfs of busybox, ipvsadm,
-//! iproute2's ip, the modules, and the test binary with lbd and lbctl (each with the
-//! libraries `ldd` names). One boot runs every check (`lb-vm-ipvs`); its
-//! output comes back on a second serial port.
+//! This machine's kernel has no IPVS, so the `vm_ipvs` test target
+//! (`tests/vm/ipvs.rs`) runs in a small VM: Debian's cloud kernel (which
+//! has ip_vs and every scheduler as modules) under qemu with software
+//! emulation, an initramfs of busybox, ipvsadm, iproute2's ip, the modules,
+//! the test binary (`cargo test --no-run` builds it; its tests are
+//! `#[ignore]`d on the host) with lbd, lbctl and lb-test-http (each with the
+//! libraries `ldd` names). One boot runs every test with libtest's own
+//! runner and output, which comes back on a second serial port; the host
+//! reads its `test result:` line. `cargo xtask bench ipvs` boots the same
+//! VM with `lb-bench-ipvs` in place of the tests.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs,
+    io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -17,7 +22,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::{build, setup};
+use crate::{build, setup, test::Totals};
 
 /// What the VM needs on the host, with a file that proves each.
 const VM_PACKAGES: &[(&str, &str)] = &[
@@ -52,14 +57,28 @@ const MODULES: &[&str] = &[
     "veth",
 ];
 
-/// The whole boot, checks included, must end within this.
+/// The whole boot, tests included, must end within this.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(480);
 
-const TEST_BIN: &str = "lb-vm-ipvs";
+/// The test target the VM runs (`[[test]]` of the lb-tests package).
+const TEST_TARGET: &str = "vm_ipvs";
+/// The benchmark the VM runs instead for `cargo xtask bench ipvs`.
+const BENCH_BIN: &str = "lb-bench-ipvs";
 const EXIT_MARKER: &str = "LB-VM-EXIT";
 
+/// What one boot of the VM runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Payload<'a> {
+    /// The `vm_ipvs` tests, those whose name contains the filter if any.
+    Tests { filter: Option<&'a str> },
+    /// `lb-bench-ipvs`: passed when it exits 0.
+    Bench,
+}
+
+/// How a VM run went: libtest's counts (the benchmark counts as one test),
+/// or why no VM could run here.
 pub enum Outcome {
-    Ran { passed: u64, failed: u64 },
+    Ran(Totals),
     Skipped(String),
 }
 
@@ -70,55 +89,120 @@ fn work_dir() -> PathBuf {
         .join("vm")
 }
 
-/// Runs the VM checks with binaries from `bin_dir` (built beforehand).
-pub fn run(bin_dir: &Path, filter: Option<&str>) -> Result<Outcome> {
+/// Runs `payload` in the VM, with the host binaries of `bin_dir` (built
+/// beforehand with the eBPF object `obj`, which the test binary embeds too).
+pub fn run(obj: &Path, bin_dir: &Path, payload: Payload) -> Result<Outcome> {
     if let Err(e) = setup::ensure_packages(VM_PACKAGES) {
         return Ok(Outcome::Skipped(format!(
             "qemu and the VM's tools cannot be installed here ({e:#})"
         )));
     }
+    let (program, args) = match payload {
+        Payload::Tests { filter } => {
+            // One thread: the tests share the kernel's one IPVS table.
+            let mut args = vec!["--ignored".to_string(), "--test-threads=1".to_string()];
+            args.extend(filter.map(str::to_string));
+            (test_binary(obj)?, args)
+        }
+        Payload::Bench => (bin_dir.join(BENCH_BIN), Vec::new()),
+    };
     let dir = work_dir();
     fs::create_dir_all(&dir)?;
     let (vmlinuz, modules) = kernel(&dir)?;
     let initrd = dir.join("initrd.cpio");
     let started = Instant::now();
-    initramfs(&initrd, bin_dir, &modules, filter)?;
+    initramfs(&initrd, bin_dir, &modules, &program, &args)?;
     eprintln!(
         "xtask: VM initramfs ready ({} MB, {:.1}s); booting",
         fs::metadata(&initrd)?.len() >> 20,
         started.elapsed().as_secs_f32()
     );
     let out = boot(&dir, &vmlinuz, &initrd)?;
-    let mut totals = None;
-    let mut exit = None;
     for line in out.lines() {
         println!("{line}");
-        if let Some(code) = line.trim().strip_prefix(EXIT_MARKER) {
-            exit = code.trim().parse::<i32>().ok();
-        }
-        if let Some(t) = parse_totals(line) {
-            totals = Some(t);
-        }
     }
-    match (totals, exit) {
-        (Some((passed, failed)), Some(_)) => Ok(Outcome::Ran { passed, failed }),
-        _ => {
+    match outcome(&out, payload) {
+        Some(totals) => Ok(Outcome::Ran(totals)),
+        None => {
             let console = fs::read_to_string(dir.join("console.txt")).unwrap_or_default();
             let tail: Vec<_> = console.lines().rev().take(40).collect();
             for l in tail.into_iter().rev() {
                 eprintln!("vm console: {l}");
             }
-            bail!("the VM test run did not complete (exit marker {exit:?}); console above")
+            bail!("the VM run did not complete (no exit marker or no test result); console above")
         }
     }
 }
 
-/// `N passed, M failed` alone on a line.
-fn parse_totals(line: &str) -> Option<(u64, u64)> {
-    let (p, f) = line.trim().split_once(", ")?;
-    let p = p.strip_suffix(" passed")?.parse().ok()?;
-    let f = f.strip_suffix(" failed")?.parse().ok()?;
-    Some((p, f))
+/// What the VM's output says: libtest's `test result:` totals for the
+/// tests, the exit status for the benchmark (one pass or one failure);
+/// `None` when the run did not finish (no exit marker, or tests that never
+/// summed up).
+fn outcome(out: &str, payload: Payload) -> Option<Totals> {
+    let mut totals = Totals::default();
+    let (mut results, mut exit) = (0, None);
+    for line in out.lines() {
+        if let Some(code) = line.trim().strip_prefix(EXIT_MARKER) {
+            exit = code.trim().parse::<i32>().ok();
+        }
+        results += usize::from(totals.add_line(line));
+    }
+    let exit = exit?;
+    match payload {
+        Payload::Tests { .. } if results == 0 => None,
+        // A test binary that failed without a failed test (it crashed
+        // after its summary, say) must not pass.
+        Payload::Tests { .. } if exit != 0 && totals.failed == 0 => {
+            totals.failed = 1;
+            Some(totals)
+        }
+        Payload::Tests { .. } => Some(totals),
+        Payload::Bench => Some(Totals {
+            passed: u64::from(exit == 0),
+            failed: u64::from(exit != 0),
+            ..Totals::default()
+        }),
+    }
+}
+
+/// Builds the `vm_ipvs` test target without running it (as aya builds
+/// the integration tests it runs in its VMs); returns its executable, from
+/// cargo's JSON messages.
+fn test_binary(obj: &Path) -> Result<PathBuf> {
+    let mut cmd = build::cargo(obj);
+    // `--workspace`, as `cargo xtask test` builds every test: the same
+    // feature set, so after that run this finds its binary built already.
+    cmd.args([
+        "test",
+        "--workspace",
+        "--test",
+        TEST_TARGET,
+        "--no-run",
+        "--message-format=json",
+    ])
+    .stdout(Stdio::piped());
+    eprintln!("xtask: building the {TEST_TARGET} tests");
+    let mut child = cmd.spawn().context("running cargo test --no-run")?;
+    let stdout = child.stdout.take().context("cargo's stdout")?;
+    let mut found = None;
+    for line in BufReader::new(stdout).lines() {
+        found = found.or(test_executable(&line?));
+    }
+    let st = child.wait()?;
+    if !st.success() {
+        bail!("cargo test --no-run failed ({st})");
+    }
+    found.with_context(|| format!("cargo built no test executable named {TEST_TARGET}"))
+}
+
+/// The executable of a `compiler-artifact` message for the test target.
+fn test_executable(message: &str) -> Option<PathBuf> {
+    let v: serde_json::Value = serde_json::from_str(message).ok()?;
+    (v["reason"] == "compiler-artifact"
+        && v["target"]["name"] == TEST_TARGET
+        && v["profile"]["test"] == true)
+        .then(|| v["executable"].as_str().map(PathBuf::from))
+        .flatten()
 }
 
 /// Downloads (once) and unpacks Debian's cloud kernel; returns vmlinuz and
@@ -358,7 +442,15 @@ fn stripped(bin: &Path, dir: &Path) -> Result<Vec<u8>> {
     Ok(fs::read(&out)?)
 }
 
-fn initramfs(path: &Path, bin_dir: &Path, modules: &Path, filter: Option<&str>) -> Result<()> {
+/// The VM's initramfs: tools, libraries, modules, lbd, lbctl,
+/// lb-test-http and `program`, and an /init that runs `program ARGS`.
+fn initramfs(
+    path: &Path,
+    bin_dir: &Path,
+    modules: &Path,
+    program: &Path,
+    args: &[String],
+) -> Result<()> {
     let mut cpio = Cpio::default();
     for d in [
         "/proc", "/sys", "/dev", "/run", "/tmp", "/etc", "/lb", "/sbin", "/usr/bin",
@@ -376,14 +468,22 @@ fn initramfs(path: &Path, bin_dir: &Path, modules: &Path, filter: Option<&str>) 
         libs.extend(libraries(Path::new(tool))?);
     }
     let scratch = work_dir();
-    for name in [TEST_BIN, "lbd", "lbctl", "lb-test-http"] {
-        let bin = bin_dir.join(name);
+    let helpers = ["lbd", "lbctl", "lb-test-http"].map(|name| bin_dir.join(name));
+    for bin in helpers.iter().map(PathBuf::as_path).chain([program]) {
         if !bin.exists() {
             bail!("{} is not built", bin.display());
         }
-        libs.extend(libraries(&bin)?);
-        cpio.file(&format!("/lb/{name}"), &stripped(&bin, &scratch)?, 0o755);
+        let name = bin
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("binary name")?;
+        libs.extend(libraries(bin)?);
+        cpio.file(&format!("/lb/{name}"), &stripped(bin, &scratch)?, 0o755);
     }
+    let program = program
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("program name")?;
     for lib in &libs {
         cpio.host_file(lib)?;
     }
@@ -394,10 +494,12 @@ fn initramfs(path: &Path, bin_dir: &Path, modules: &Path, filter: Option<&str>) 
     for m in &order {
         cpio.file(&format!("/modules/{m}.ko"), &fs::read(&index[m])?, 0o644);
     }
+    // Backtraces for panics, not for every anyhow error a failing test
+    // returns (libtest prints those with their causes).
     let init = format!(
         "#!/bin/busybox sh\n\
          /bin/busybox --install -s /bin\n\
-         export PATH=/usr/sbin:/usr/bin:/sbin:/bin LB_BIN_DIR=/lb RUST_BACKTRACE=1\n\
+         export PATH=/usr/sbin:/usr/bin:/sbin:/bin LB_BIN_DIR=/lb RUST_BACKTRACE=1 RUST_LIB_BACKTRACE=0\n\
          mount -t proc proc /proc\n\
          mount -t sysfs sysfs /sys\n\
          mount -t devtmpfs devtmpfs /dev\n\
@@ -405,16 +507,22 @@ fn initramfs(path: &Path, bin_dir: &Path, modules: &Path, filter: Option<&str>) 
          mount -t tmpfs tmpfs /tmp\n\
          for m in {modules}; do insmod /modules/$m.ko || echo \"insmod $m failed\" > /dev/ttyS1; done\n\
          ip link set lo up\n\
-         /lb/{TEST_BIN} {filter} > /dev/ttyS1 2>&1\n\
+         /lb/{program} {args} > /dev/ttyS1 2>&1\n\
          echo \"{EXIT_MARKER} $?\" > /dev/ttyS1\n\
          sync\n\
          poweroff -f\n",
         modules = order.join(" "),
-        filter = filter.unwrap_or(""),
+        args = args.iter().map(|a| shell_quoted(a)).collect::<Vec<_>>().join(" "),
     );
     cpio.file("/init", init.as_bytes(), 0o755);
     fs::write(path, cpio.finish())?;
     Ok(())
+}
+
+/// `arg` as one word of a shell command line (a test filter may hold
+/// anything).
+fn shell_quoted(arg: &str) -> String {
+    format!("'{}'", arg.replace('\'', "'\\''"))
 }
 
 fn boot(dir: &Path, vmlinuz: &Path, initrd: &Path) -> Result<String> {
@@ -473,8 +581,42 @@ mod tests {
 
     #[test]
     fn totals_line_is_recognised() {
-        assert_eq!(parse_totals("7 passed, 1 failed"), Some((7, 1)));
-        assert_eq!(parse_totals("test x ... ok"), None);
+        let tests = Payload::Tests { filter: None };
+        let out = "running 8 tests\ntest a ... ok\n\
+                   test result: FAILED. 7 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out\n\
+                   LB-VM-EXIT 101\n";
+        let t = outcome(out, tests).unwrap();
+        assert_eq!((t.passed, t.failed), (7, 1));
+        // No summary, or no exit marker: the run did not finish.
+        assert!(outcome("test a ... ok\nLB-VM-EXIT 0\n", tests).is_none());
+        assert!(outcome("test result: ok. 8 passed; 0 failed\n", tests).is_none());
+        // A non-zero exit never passes.
+        let t = outcome(
+            "test result: ok. 8 passed; 0 failed\nLB-VM-EXIT 134\n",
+            tests,
+        )
+        .unwrap();
+        assert_eq!(t.failed, 1);
+        let t = outcome("bench FAILED: x\nLB-VM-EXIT 1\n", Payload::Bench).unwrap();
+        assert_eq!((t.passed, t.failed), (0, 1));
+    }
+
+    #[test]
+    fn the_test_executable_is_read_from_cargo_messages() {
+        let msg = r#"{"reason":"compiler-artifact","target":{"name":"vm_ipvs","kind":["test"]},"profile":{"test":true},"executable":"/t/debug/deps/vm_ipvs-0123"}"#;
+        assert_eq!(
+            test_executable(msg),
+            Some(PathBuf::from("/t/debug/deps/vm_ipvs-0123"))
+        );
+        let lib = msg.replace(r#""test":true"#, r#""test":false"#);
+        assert_eq!(test_executable(&lib), None);
+        assert_eq!(test_executable(r#"{"reason":"build-finished"}"#), None);
+    }
+
+    #[test]
+    fn filters_reach_the_vm_shell_as_one_word() {
+        assert_eq!(shell_quoted("lbd_auto"), "'lbd_auto'");
+        assert_eq!(shell_quoted("it's a b"), r"'it'\''s a b'");
     }
 
     #[test]

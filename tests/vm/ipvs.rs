@@ -1,25 +1,18 @@
-//! The IPVS tier against a real kernel IPVS: run by `cargo xtask vm-test`
-//! as the only program of a small VM booted with Debian's cloud kernel
-//! (this host's kernel has no IPVS). Every check runs in that one boot;
-//! the output ends with `N passed, M failed`.
+//! The IPVS tier against a real kernel IPVS. This host's kernel has no
+//! IPVS, so these tests run inside a small VM booted with Debian's cloud
+//! kernel: `cargo xtask vm-test [FILTER]` builds this target, puts its
+//! binary in the VM's initramfs and runs it there with
+//! `--ignored --test-threads=1` (as aya runs its integration tests in a VM).
+//! On the host (`cargo test --workspace`) every test here is ignored.
 //!
 //! Inside the VM: root, IPVS and its schedulers loaded, `ipvsadm` and
 //! iproute2's `ip` on PATH, lbd, lbctl and lb-test-http in `LB_BIN_DIR`.
-//!
-//! `lb-vm-ipvs --bench` (`cargo xtask bench ipvs`) runs no check: it
-//! measures requests per second and CPU through the IPVS tier and the XDP
-//! (SKB) tier on the same NAT lab and configuration.
+//! One thread: the tests share the kernel's one IPVS table, and each
+//! empties it when it ends (`Cleared`).
 
-use std::{
-    collections::BTreeSet,
-    io::{Read, Write},
-    net::{SocketAddr, TcpStream},
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeSet, net::SocketAddr, path::Path, process::Command};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use lb_daemon::{
     config,
     dataplane::{
@@ -32,78 +25,19 @@ use lb_daemon::{
     },
     services,
 };
-use lb_tests::netns::{run, Netns};
+use lb_tests::{
+    ipvs_lab::{clear_ipvs, ipvsadm, lab_config, lbctl, wait_for, Lab, CONTROL, VIP},
+    netns::run,
+};
 
-type Check = fn() -> Result<()>;
+/// Empties IPVS when a test ends, passed, failed or panicked: the next
+/// test starts from an empty table.
+struct Cleared;
 
-fn main() {
-    let checks: &[(&str, Check)] = &[
-        ("ipvs_family_resolves_and_reports_version", family_and_info),
-        (
-            "every_scheduler_method_family_and_fwmark_matches_ipvsadm",
-            every_kind,
-        ),
-        (
-            "reload_changes_weights_and_deletes_only_the_difference",
-            reload_difference,
-        ),
-        (
-            "existing_services_are_adopted_and_foreign_ones_left_alone",
-            adoption,
-        ),
-        (
-            "kernel_errors_name_the_service_and_the_field",
-            kernel_errors,
-        ),
-        ("timeouts_round_trip_and_match_ipvsadm", timeouts),
-        (
-            "lbd_forwards_nat_traffic_follows_health_and_reload",
-            lbd_traffic,
-        ),
-        ("lbd_auto_falls_back_to_ipvs_saying_why", auto_fallback),
-    ];
-    let filter = std::env::args().nth(1);
-    if filter.as_deref() == Some("--bench") {
-        let failed = match bench::measure() {
-            Ok(()) => 0,
-            Err(e) => {
-                println!("bench FAILED: {e:#}");
-                1
-            }
-        };
-        println!("{} passed, {failed} failed", 1 - failed);
-        std::process::exit(failed);
+impl Drop for Cleared {
+    fn drop(&mut self) {
+        clear_ipvs();
     }
-    let (mut passed, mut failed) = (0, 0);
-    println!("running {} VM checks", checks.len());
-    for (name, check) in checks {
-        if filter.as_deref().is_some_and(|f| !name.contains(f)) {
-            continue;
-        }
-        let start = Instant::now();
-        let outcome = std::panic::catch_unwind(check).unwrap_or_else(|p| {
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            Err(anyhow::anyhow!("panicked: {msg}"))
-        });
-        let secs = start.elapsed().as_secs_f32();
-        match outcome {
-            Ok(()) => {
-                passed += 1;
-                println!("test vm::{name} ... ok ({secs:.1}s)");
-            }
-            Err(e) => {
-                failed += 1;
-                println!("test vm::{name} ... FAILED ({secs:.1}s)\n    {e:#}");
-            }
-        }
-        let _ = run(Command::new("ipvsadm").arg("-C"));
-    }
-    println!("{passed} passed, {failed} failed");
-    std::process::exit(i32::from(failed > 0));
 }
 
 // ------------------------------------------------------------- helpers
@@ -115,11 +49,6 @@ fn plan(text: &str) -> Result<Vec<ServiceSpec>> {
     let plan = services::plan_for(&loaded.config, Capabilities::IPVS);
     ensure!(plan.skipped.is_empty(), "skipped: {:?}", plan.skipped);
     Ok(plan.services)
-}
-
-fn ipvsadm(args: &[&str]) -> Result<String> {
-    let out = run(Command::new("ipvsadm").args(args))?;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// One service line of `ipvsadm -Ln` reduced to what both sides show:
@@ -229,22 +158,12 @@ fn assert_applied(dp: &IpvsDataplane, specs: &[ServiceSpec]) -> Result<()> {
     Ok(())
 }
 
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> Result<bool>) -> Result<()> {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if f()? {
-            return Ok(());
-        }
-        if Instant::now() > end {
-            bail!("timed out after {secs}s waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+// ------------------------------------------------------------- tests
 
-// ------------------------------------------------------------- checks
-
-fn family_and_info() -> Result<()> {
+#[test]
+#[ignore = "runs inside the IPVS VM: cargo xtask vm-test"]
+fn ipvs_family_resolves_and_reports_version() -> Result<()> {
+    let _cleared = Cleared;
     let dp = IpvsDataplane::open()?;
     let d = dp.describe();
     ensure!(d.contains("IPVS 1.2.1"), "{d}");
@@ -304,7 +223,10 @@ fn every_kind_config(weight_bump: u32, skip_last: bool) -> String {
     c
 }
 
-fn every_kind() -> Result<()> {
+#[test]
+#[ignore = "runs inside the IPVS VM: cargo xtask vm-test"]
+fn every_scheduler_method_family_and_fwmark_matches_ipvsadm() -> Result<()> {
+    let _cleared = Cleared;
     let mut dp = IpvsDataplane::open()?;
     let specs = plan(&every_kind_config(0, false))?;
     ensure!(specs.len() == SCHEDULERS.len() + 5);
@@ -328,7 +250,10 @@ fn every_kind() -> Result<()> {
     assert_applied(&dp, &specs)
 }
 
-fn reload_difference() -> Result<()> {
+#[test]
+#[ignore = "runs inside the IPVS VM: cargo xtask vm-test"]
+fn reload_changes_weights_and_deletes_only_the_difference() -> Result<()> {
+    let _cleared = Cleared;
     let mut dp = IpvsDataplane::open()?;
     let first = plan(&every_kind_config(0, false))?;
     dp.apply(&first)?;
@@ -356,7 +281,10 @@ fn reload_difference() -> Result<()> {
     Ok(())
 }
 
-fn adoption() -> Result<()> {
+#[test]
+#[ignore = "runs inside the IPVS VM: cargo xtask vm-test"]
+fn existing_services_are_adopted_and_foreign_ones_left_alone() -> Result<()> {
+    let _cleared = Cleared;
     for args in [
         "-A -t 10.30.0.1:80 -s rr",
         "-a -t 10.30.0.1:80 -r 10.30.0.11:80 -m -w 1",
@@ -417,7 +345,10 @@ fn adoption() -> Result<()> {
     Ok(())
 }
 
-fn kernel_errors() -> Result<()> {
+#[test]
+#[ignore = "runs inside the IPVS VM: cargo xtask vm-test"]
+fn kernel_errors_name_the_service_and_the_field() -> Result<()> {
+    let _cleared = Cleared;
     let mut dp = IpvsDataplane::open()?;
     // This kernel is built without ip_vs_twos: the scheduler is absent.
     let specs = plan(
@@ -447,7 +378,10 @@ fn kernel_errors() -> Result<()> {
     Ok(())
 }
 
-fn timeouts() -> Result<()> {
+#[test]
+#[ignore = "runs inside the IPVS VM: cargo xtask vm-test"]
+fn timeouts_round_trip_and_match_ipvsadm() -> Result<()> {
+    let _cleared = Cleared;
     let mut dp = IpvsDataplane::open()?;
     let t = Timeouts {
         tcp: 901,
@@ -461,120 +395,10 @@ fn timeouts() -> Result<()> {
     Ok(())
 }
 
-// ------------------------------------------------------ traffic through lbd
-
-const VIP: &str = "10.10.0.100";
-
-struct Lab {
-    cli: Netns,
-    backends: Vec<Netns>,
-    servers: Vec<Option<Child>>,
-    lbd: Option<Child>,
-}
-
-impl Lab {
-    fn new() -> Result<Self> {
-        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")?;
-        run(Command::new("ip").args(["addr", "add", &format!("{VIP}/32"), "dev", "lo"]))?;
-        let link = |ns: &Netns, name: &str, net: u8| -> Result<()> {
-            let (outer, inner) = (format!("l-{name}"), format!("i-{name}"));
-            run(Command::new("ip").args([
-                "link", "add", &outer, "type", "veth", "peer", "name", &inner, "netns", &ns.name,
-            ]))?;
-            run(Command::new("ip").args([
-                "addr",
-                "add",
-                &format!("10.10.{net}.1/24"),
-                "dev",
-                &outer,
-            ]))?;
-            run(Command::new("ip").args(["link", "set", &outer, "up"]))?;
-            ns.ip(&["addr", "add", &format!("10.10.{net}.2/24"), "dev", &inner])?;
-            ns.ip(&["link", "set", &inner, "up"])?;
-            ns.ip(&["route", "add", "default", "via", &format!("10.10.{net}.1")])?;
-            Ok(())
-        };
-        let cli = Netns::new("cli".into())?;
-        link(&cli, "cli", 1)?;
-        let mut backends = Vec::new();
-        for i in 0..2u8 {
-            let ns = Netns::new(format!("b{i}"))?;
-            link(&ns, &format!("b{i}"), 2 + i)?;
-            backends.push(ns);
-        }
-        let mut lab = Lab {
-            cli,
-            backends,
-            servers: vec![None, None],
-            lbd: None,
-        };
-        lab.start_server(0)?;
-        lab.start_server(1)?;
-        Ok(lab)
-    }
-
-    fn start_server(&mut self, i: usize) -> Result<()> {
-        let child = self.backends[i]
-            .command(lb_tests::bin("lb-test-http"))
-            .args(["0.0.0.0:80", &format!("b{i}")])
-            .stdout(Stdio::null())
-            .spawn()?;
-        self.servers[i] = Some(child);
-        Ok(())
-    }
-
-    fn stop_server(&mut self, i: usize) {
-        if let Some(mut c) = self.servers[i].take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn get(&self) -> Result<String> {
-        self.cli.enter(|| {
-            let addr: SocketAddr = format!("{VIP}:80").parse()?;
-            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
-            s.set_read_timeout(Some(Duration::from_secs(3)))?;
-            s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
-            let mut body = String::new();
-            s.read_to_string(&mut body)?;
-            Ok(body.lines().last().unwrap_or("").trim().to_string())
-        })
-    }
-
-    fn answers(&self, n: usize) -> Result<BTreeSet<String>> {
-        (0..n).map(|_| self.get()).collect()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.lbd.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        self.stop_server(0);
-        self.stop_server(1);
-        let _ = Command::new("ip")
-            .args(["addr", "del", &format!("{VIP}/32"), "dev", "lo"])
-            .output();
-    }
-}
-
-fn lab_config(w0: u32) -> String {
-    let mut c = format!(
-        "virtual_server {VIP} 80 {{\n delay_loop 1\n lb_algo rr\n lb_kind NAT\n protocol TCP\n"
-    );
-    for (i, w) in [(0, w0), (1, 1)] {
-        c += &format!(
-            " real_server 10.10.{}.2 80 {{\n  weight {w}\n  TCP_CHECK {{\n   connect_timeout 1\n   retry 0\n  }}\n }}\n",
-            2 + i
-        );
-    }
-    c + "}\n"
-}
-
-fn lbd_traffic() -> Result<()> {
+#[test]
+#[ignore = "runs inside the IPVS VM: cargo xtask vm-test"]
+fn lbd_forwards_nat_traffic_follows_health_and_reload() -> Result<()> {
+    let _cleared = Cleared;
     let mut lab = Lab::new()?;
     let conf = "/tmp/lbd-vm.conf";
     std::fs::write(conf, lab_config(1))?;
@@ -601,18 +425,6 @@ fn lbd_traffic() -> Result<()> {
         );
     }
     result
-}
-
-const CONTROL: &str = "/tmp/lbd-vm.sock";
-
-/// `lbctl --json ARGS` against the lbd of the lab.
-fn lbctl(args: &[&str]) -> Result<serde_json::Value> {
-    let out = run(Command::new(lb_tests::bin("lbctl"))
-        .args(["--control-socket", CONTROL, "--json"])
-        .args(args))?;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .with_context(|| String::from_utf8_lossy(&out.stdout).into_owned())?;
-    Ok(v)
 }
 
 /// (backend, weight, active, inactive, connections, packets, bytes).
@@ -798,7 +610,10 @@ fn traffic_steps(lab: &mut Lab, conf: &str) -> Result<()> {
 
 /// `--dataplane auto` without an interface: XDP and TC are skipped, each
 /// with its reason, and IPVS carries the services.
-fn auto_fallback() -> Result<()> {
+#[test]
+#[ignore = "runs inside the IPVS VM: cargo xtask vm-test"]
+fn lbd_auto_falls_back_to_ipvs_saying_why() -> Result<()> {
+    let _cleared = Cleared;
     let conf = "/tmp/lbd-auto.conf";
     std::fs::write(
         conf,
@@ -829,276 +644,4 @@ fn auto_fallback() -> Result<()> {
         "left behind after SIGTERM"
     );
     Ok(())
-}
-
-// ------------------------------------------------------------- benchmark
-
-/// `--bench`: the same NAT lab, configuration and load through the IPVS
-/// tier, then the XDP tier in SKB (generic) mode.
-mod bench {
-    use std::{
-        fs::File,
-        os::fd::AsRawFd,
-        sync::atomic::{AtomicU64, Ordering},
-    };
-
-    use super::*;
-
-    /// How long each tier carries the measured load (after a warm-up).
-    const SECONDS: u64 = 8;
-    const WARMUP_SECONDS: u64 = 1;
-    /// Client threads, each one request per new TCP connection at a time.
-    const THREADS: usize = 3;
-    /// Rounds of (ipvs, xdp-skb), summed.
-    const ROUNDS: u32 = 2;
-
-    struct Measured {
-        tier: &'static str,
-        requests: u64,
-        errors: u64,
-        secs: f64,
-        /// Busy share of the (one) CPU over the window, 0..=1.
-        cpu: f64,
-    }
-
-    impl Measured {
-        fn rps(&self) -> f64 {
-            self.requests as f64 / self.secs
-        }
-        fn per_cpu_second(&self) -> f64 {
-            self.requests as f64 / (self.cpu * self.secs).max(f64::EPSILON)
-        }
-    }
-
-    pub fn measure() -> Result<()> {
-        let tiers: [(&'static str, &[&str]); 2] = [
-            ("ipvs", &["--dataplane", "ipvs"]),
-            (
-                "xdp-skb",
-                &[
-                    "--dataplane",
-                    "xdp",
-                    "--xdp-mode",
-                    "skb",
-                    "--interface",
-                    "l-cli",
-                    "--interface",
-                    "l-b0",
-                    "--interface",
-                    "l-b1",
-                    "--pin-path",
-                    "none",
-                ],
-            ),
-        ];
-        let mut results: Vec<Measured> = tiers
-            .iter()
-            .map(|(tier, _)| Measured {
-                tier,
-                requests: 0,
-                errors: 0,
-                secs: 0.0,
-                cpu: 0.0,
-            })
-            .collect();
-        // The tiers alternate, so that a change in the host's load falls
-        // on both.
-        for round in 1..=ROUNDS {
-            for (total, (tier, args)) in results.iter_mut().zip(tiers) {
-                let m =
-                    one_tier(tier, args).with_context(|| format!("tier {tier}, round {round}"))?;
-                let _ = run(Command::new("ipvsadm").arg("-C"));
-                let secs = total.secs + m.secs;
-                total.cpu = (total.cpu * total.secs + m.cpu * m.secs) / secs;
-                total.secs = secs;
-                total.requests += m.requests;
-                total.errors += m.errors;
-            }
-        }
-        println!(
-            "bench: qemu TCG (software-emulated), 1 vCPU shared by the client, both \
-             backends and the balancer; absolute numbers are low, the ratio is the point"
-        );
-        println!(
-            "bench: NAT, rr over 2 backends, {THREADS} client threads, a new TCP connection \
-             per HTTP/1.0 GET, {ROUNDS} x {SECONDS} s per tier (alternating); CPU from /proc/stat (busy / total jiffies)"
-        );
-        println!(
-            "{:<8} {:>11} {:>7} {:>15} {:>8} {:>7}",
-            "tier", "requests/s", "CPU %", "requests/CPU-s", "requests", "errors"
-        );
-        for m in &results {
-            println!(
-                "{:<8} {:>11.1} {:>7.1} {:>15.1} {:>8} {:>7}",
-                m.tier,
-                m.rps(),
-                m.cpu * 100.0,
-                m.per_cpu_second(),
-                m.requests,
-                m.errors
-            );
-        }
-        let (ipvs, xdp) = (&results[0], &results[1]);
-        println!(
-            "ratio xdp-skb/ipvs: requests/s {:.2}x, requests per CPU-second {:.2}x",
-            xdp.rps() / ipvs.rps().max(f64::EPSILON),
-            xdp.per_cpu_second() / ipvs.per_cpu_second().max(f64::EPSILON)
-        );
-        for m in &results {
-            ensure!(m.requests > 0, "{}: no request answered", m.tier);
-        }
-        Ok(())
-    }
-
-    fn one_tier(tier: &'static str, args: &[&str]) -> Result<Measured> {
-        let mut lab = Lab::new()?;
-        let conf = "/tmp/lbd-bench.conf";
-        std::fs::write(conf, lab_config(1))?;
-        let log = "/tmp/lbd-bench.log";
-        lab.lbd = Some(
-            Command::new(lb_tests::bin("lbd"))
-                .args(args)
-                .args(["--control-socket", CONTROL, "-f", conf])
-                .stderr(File::create(log)?)
-                .spawn()?,
-        );
-        let both = BTreeSet::from(["b0".to_string(), "b1".to_string()]);
-        let ready = wait_for("both backends answering through lbd", 60, || {
-            Ok(lab.answers(4).is_ok_and(|seen| seen == both))
-        });
-        ready.with_context(|| std::fs::read_to_string(log).unwrap_or_default())?;
-        let status = lbctl(&["status"])?;
-        let dataplane = status["dataplane"].as_str().unwrap_or_default();
-        ensure!(
-            tier.starts_with(dataplane) && !dataplane.is_empty(),
-            "lbd runs the {dataplane:?} data plane, not {tier}: {status}"
-        );
-        load(WARMUP_SECONDS)?;
-        let w = load(SECONDS)?;
-        let (requests, errors, secs) = (w.requests, w.errors, w.secs);
-        println!(
-            "bench: {tier}: {requests} requests, {errors} errors in {secs:.1} s (lbd: {})",
-            status["dataplane"]
-        );
-        if dataplane == "xdp" {
-            // Which way the packets went: redirected by XDP, or to the stack.
-            let stats = run(Command::new(lb_tests::bin("lbctl")).args([
-                "--control-socket",
-                CONTROL,
-                "stats",
-            ]))?;
-            for line in String::from_utf8_lossy(&stats.stdout).lines() {
-                if [
-                    "xdp_pass",
-                    "xdp_tx",
-                    "xdp_redirect",
-                    "fib_miss",
-                    "nat_reply",
-                ]
-                .iter()
-                .any(|k| line.contains(k))
-                {
-                    println!("bench: {tier}: lbctl stats: {}", line.trim());
-                }
-            }
-        }
-        if let Some(mut lbd) = lab.lbd.take() {
-            let _ = run(Command::new("kill").args(["-TERM", &lbd.id().to_string()]));
-            let _ = lbd.wait();
-        }
-        Ok(Measured {
-            tier,
-            requests,
-            errors,
-            secs,
-            cpu: w.cpu,
-        })
-    }
-
-    /// (busy, total) jiffies of all CPUs from /proc/stat's `cpu` line
-    /// (idle and iowait are not busy).
-    fn cpu_jiffies() -> Result<(u64, u64)> {
-        let text = std::fs::read_to_string("/proc/stat")?;
-        let line = text.lines().next().context("empty /proc/stat")?;
-        let f: Vec<u64> = line
-            .split_whitespace()
-            .skip(1)
-            .take(8)
-            .map(str::parse)
-            .collect::<Result<_, _>>()?;
-        ensure!(f.len() == 8, "short cpu line: {line}");
-        let total: u64 = f.iter().sum();
-        Ok((total - f[3] - f[4], total))
-    }
-
-    /// What one window of load counted.
-    struct Window {
-        requests: u64,
-        errors: u64,
-        secs: f64,
-        cpu: f64,
-    }
-
-    /// `THREADS` clients in the client namespace for `secs` seconds: the
-    /// requests answered and failed within that window, and the CPU's busy
-    /// share over exactly that window (a request still under way at its end
-    /// counts for nothing).
-    fn load(secs: u64) -> Result<Window> {
-        let ok = AtomicU64::new(0);
-        let failed = AtomicU64::new(0);
-        let before = cpu_jiffies()?;
-        let start = Instant::now();
-        let end = start + Duration::from_secs(secs);
-        let addr: SocketAddr = format!("{VIP}:80").parse()?;
-        std::thread::scope(|s| -> Result<Window> {
-            let workers: Vec<_> = (0..THREADS)
-                .map(|_| {
-                    s.spawn(|| -> Result<()> {
-                        let ns = File::open("/run/netns/cli")?;
-                        // SAFETY: a valid namespace fd; only this thread switches.
-                        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                            bail!("setns cli: {}", std::io::Error::last_os_error());
-                        }
-                        while Instant::now() < end {
-                            let outcome = request(&addr);
-                            if Instant::now() >= end {
-                                break;
-                            }
-                            match outcome {
-                                Ok(()) => ok.fetch_add(1, Ordering::Relaxed),
-                                Err(_) => failed.fetch_add(1, Ordering::Relaxed),
-                            };
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            std::thread::sleep(end.saturating_duration_since(Instant::now()));
-            let after = cpu_jiffies()?;
-            let secs = start.elapsed().as_secs_f64();
-            let (requests, errors) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
-            for w in workers {
-                w.join()
-                    .map_err(|_| anyhow::anyhow!("client thread panicked"))??;
-            }
-            let (busy, total) = (after.0 - before.0, after.1 - before.1);
-            Ok(Window {
-                requests,
-                errors,
-                secs,
-                cpu: busy as f64 / (total as f64).max(1.0),
-            })
-        })
-    }
-
-    /// One HTTP/1.0 GET on a new connection, read to the end.
-    fn request(addr: &SocketAddr) -> Result<()> {
-        let mut s = TcpStream::connect_timeout(addr, Duration::from_secs(2))?;
-        s.set_read_timeout(Some(Duration::from_secs(2)))?;
-        s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
-        let mut answer = Vec::new();
-        s.read_to_end(&mut answer)?;
-        ensure!(answer.starts_with(b"HTTP/1.0 200"), "bad answer");
-        Ok(())
-    }
 }
