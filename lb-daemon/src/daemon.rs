@@ -16,8 +16,8 @@ use tracing::{error, info, info_span, warn, Instrument};
 use crate::{
     config, control,
     dataplane::{
+        bpf::{AttachMode, LoadOptions, XdpDataplane},
         select::{self, Hook, Tier},
-        xdp::{AttachMode, LoadOptions, XdpDataplane},
         Capabilities, Dataplane, Mode, ServiceSpec, Timeouts,
     },
     health,
