@@ -312,53 +312,64 @@ pub struct Counters {
     pub new_conns: u64,
 }
 
+/// Defines the global counters from one list, so an index and its name
+/// cannot drift apart: each entry becomes an index constant (its position
+/// in the list), and the list gives `COUNT` and `NAMES` (what lbctl and the
+/// metrics show). Plain constants and arrays, usable from the BPF program.
+macro_rules! counters {
+    (@index $i:expr;) => {};
+    (@index $i:expr; $(#[$doc:meta])* $name:ident $($rest:tt)*) => {
+        $(#[$doc])*
+        pub const $name: u32 = $i;
+        counters!(@index $i + 1; $($rest)*);
+    };
+    ($($(#[$doc:meta])* $name:ident => $label:literal,)*) => {
+        counters!(@index 0; $($(#[$doc])* $name)*);
+        /// How many counters there are.
+        pub const COUNT: usize = [$($label),*].len();
+        /// Names for display, by index.
+        pub const NAMES: [&str; COUNT] = [$($label),*];
+    };
+}
+
 /// Indexes of `GLOBAL_STATS`. The first five equal the XDP action codes.
 pub mod stat {
-    pub const ABORTED: u32 = 0;
-    pub const DROP: u32 = 1;
-    pub const PASS: u32 = 2;
-    pub const TX: u32 = 3;
-    pub const REDIRECT: u32 = 4;
-    /// A new flow for a VIP found no backend (and no sorry server).
-    pub const NO_BACKEND: u32 = 5;
-    /// The chosen backend cannot be sent to yet (no MAC): to the stack.
-    pub const BACKEND_NOT_READY: u32 = 6;
-    /// A new flow the connection table could not record.
-    pub const CONN_INSERT_FAILED: u32 = 7;
-    /// New flows scheduled.
-    pub const NEW_CONN: u32 = 8;
-    /// A packet for a VIP arriving on an interface without a known MAC.
-    pub const NO_IFACE: u32 = 9;
-    /// A TCP packet without SYN for a flow the table does not hold (it
-    /// expired or was evicted): scheduled anew, which may move it.
-    pub const CONN_MISS: u32 = 10;
-    /// The kernel's FIB had no route or neighbour: to the stack, rewritten.
-    pub const FIB_MISS: u32 = 11;
-    /// ICMP errors about a flow, sent on to its backend.
-    pub const ICMP_FORWARDED: u32 = 12;
-    /// NAT replies rewritten back to the VIP.
-    pub const NAT_REPLY: u32 = 13;
-    /// Encapsulation would exceed the MTU: to the stack.
-    pub const TOO_BIG: u32 = 14;
+    counters! {
+        ABORTED => "xdp_aborted",
+        DROP => "xdp_drop",
+        PASS => "xdp_pass",
+        TX => "xdp_tx",
+        REDIRECT => "xdp_redirect",
+        /// A new flow for a VIP found no backend (and no sorry server).
+        NO_BACKEND => "no_backend",
+        /// The chosen backend cannot be sent to yet (no MAC): to the stack.
+        BACKEND_NOT_READY => "backend_not_ready",
+        /// A new flow the connection table could not record.
+        CONN_INSERT_FAILED => "conn_insert_failed",
+        /// New flows scheduled.
+        NEW_CONN => "new_conns",
+        /// A packet for a VIP arriving on an interface without a known MAC.
+        NO_IFACE => "no_iface",
+        /// A TCP packet without SYN for a flow the table does not hold (it
+        /// expired or was evicted): scheduled anew, which may move it.
+        CONN_MISS => "conn_miss",
+        /// The kernel's FIB had no route or neighbour: to the stack, rewritten.
+        FIB_MISS => "fib_miss",
+        /// ICMP errors about a flow, sent on to its backend.
+        ICMP_FORWARDED => "icmp_forwarded",
+        /// NAT replies rewritten back to the VIP.
+        NAT_REPLY => "nat_replies",
+        /// Encapsulation would exceed the MTU: to the stack.
+        TOO_BIG => "too_big",
+    }
+    /// Entries of `GLOBAL_STATS`: part of the map's shape (pinned maps of
+    /// another size are refused), so it stays put while counters are added
+    /// up to it.
     pub const LEN: u32 = 16;
-    /// Names for display, by index.
-    pub const NAMES: [&str; 15] = [
-        "xdp_aborted",
-        "xdp_drop",
-        "xdp_pass",
-        "xdp_tx",
-        "xdp_redirect",
-        "no_backend",
-        "backend_not_ready",
-        "conn_insert_failed",
-        "new_conns",
-        "no_iface",
-        "conn_miss",
-        "fib_miss",
-        "icmp_forwarded",
-        "nat_replies",
-        "too_big",
-    ];
+    const _: () = assert!(
+        COUNT <= LEN as usize,
+        "GLOBAL_STATS has no room for every counter"
+    );
 }
 
 /// Names of the maps in the object (and of their pins).
@@ -506,6 +517,23 @@ mod tests {
         assert_eq!(size_of::<Iface>(), 12);
         assert_eq!(size_of::<Settings>(), 48);
         assert_eq!(size_of::<Counters>(), 24);
+    }
+
+    // The program counts an XDP verdict under the verdict's own code.
+    #[test]
+    fn counters_follow_their_list() {
+        assert_eq!(
+            [
+                stat::ABORTED,
+                stat::DROP,
+                stat::PASS,
+                stat::TX,
+                stat::REDIRECT
+            ],
+            [0, 1, 2, 3, 4]
+        );
+        assert_eq!(stat::TOO_BIG as usize, stat::COUNT - 1);
+        assert_eq!(stat::NAMES[stat::NAT_REPLY as usize], "nat_replies");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use anyhow::Result;
 use aya::programs::{TestRun, TestRunOptions};
 use aya::TestRunResult;
 use lb_daemon::{
-    dataplane::xdp::XdpDataplane,
+    dataplane::bpf::XdpDataplane,
     net::{Interface, MacAddr},
 };
 

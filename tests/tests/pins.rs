@@ -3,7 +3,7 @@
 
 use aya::maps::{MapData, MapInfo};
 use lb_common::maps as names;
-use lb_daemon::dataplane::xdp::{LoadOptions, XdpDataplane};
+use lb_daemon::dataplane::bpf::{LoadOptions, XdpDataplane};
 use lb_tests::bpffs::Bpffs;
 
 fn load(pins: &std::path::Path, conn_table_size: Option<u32>) -> Result<XdpDataplane, String> {

@@ -12,8 +12,8 @@ use lb_common::conn_state;
 use lb_daemon::{
     dataplane::{
         addr_words,
+        bpf::XdpDataplane,
         model::{ModelBackend, ModelService},
-        xdp::XdpDataplane,
         Algo, BackendSpec, Dataplane, Mode, Persistence, Proto, ServiceSpec, Timeouts,
     },
     net::{Interface, MacAddr},

@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use aya::programs::{TestRun, TestRunOptions};
 use lb_daemon::{
-    dataplane::{xdp::XdpDataplane, BackendSpec, Dataplane, Proto, ServiceSpec},
+    dataplane::{bpf::XdpDataplane, BackendSpec, Dataplane, Proto, ServiceSpec},
     net::MacAddr,
 };
 use lb_tests::{

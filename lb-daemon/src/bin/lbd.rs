@@ -6,7 +6,7 @@ use clap::Parser;
 use lb_cli::lbd::{Args, Dataplane, OnExit, XdpMode};
 use lb_daemon::{
     check, control, daemon,
-    dataplane::{select::Tier, xdp::AttachMode},
+    dataplane::{bpf::AttachMode, select::Tier},
 };
 
 fn main() -> std::process::ExitCode {

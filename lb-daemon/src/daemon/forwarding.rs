@@ -11,7 +11,7 @@ use crate::{
     config, control,
     dataplane::{
         select::{self, Hook, Tier},
-        xdp::{LoadOptions, XdpDataplane},
+        bpf::{LoadOptions, XdpDataplane},
         Capabilities, Dataplane, DataplaneError, ServiceSpec, Timeouts,
     },
     health,

@@ -4,13 +4,12 @@
 //! hands the whole set to a `Dataplane`; the implementation works out what
 //! changed. Only implementations touch BPF maps or the kernel's IPVS tables.
 
+pub mod bpf;
 pub mod ipvs;
 pub mod model;
 pub mod regions;
 pub mod schedule;
 pub mod select;
-pub mod view;
-pub mod xdp;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -403,7 +402,7 @@ pub trait Dataplane: Send {
         "xdp"
     }
     /// The BPF tiers: read-only handles on the maps (for lbctl and metrics).
-    fn map_view(&self) -> Option<Result<view::MapView, DataplaneError>> {
+    fn map_view(&self) -> Option<Result<bpf::Maps, DataplaneError>> {
         None
     }
     /// What the control API and the metrics read, from handles of its own
@@ -433,16 +432,6 @@ pub trait Reader: Send + Sync {
     /// Live connections, at most `limit`; `Unavailable` where the tier
     /// cannot list them.
     fn connections(&self, limit: usize) -> Result<Vec<ConnInfo>, DataplaneError>;
-}
-
-impl Reader for view::MapView {
-    fn stats(&self) -> Result<Stats, DataplaneError> {
-        view::MapView::stats(self)
-    }
-
-    fn connections(&self, limit: usize) -> Result<Vec<ConnInfo>, DataplaneError> {
-        view::MapView::connections(self, limit)
-    }
 }
 
 /// Map-side layout of an address (see `lb_common::VipKey::addr`).

@@ -7,7 +7,7 @@ use lb_daemon::{
         client::{self, ClientError},
         protocol::Command,
     },
-    dataplane::view::MapView,
+    dataplane::bpf::Maps,
 };
 use serde::de::DeserializeOwned;
 
@@ -17,12 +17,12 @@ use crate::exit::{Code, Failure};
 pub fn read<T: DeserializeOwned>(
     args: &Args,
     command: Command,
-    fallback: impl FnOnce(&MapView) -> Result<T, Failure>,
+    fallback: impl FnOnce(&Maps) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
     match client::request(&args.control_socket, command) {
         Ok(v) => Ok(v),
         Err(e @ ClientError::NotRunning { .. }) => {
-            let view = MapView::from_pins(&args.pin_path).map_err(|pe| {
+            let view = Maps::from_pins(&args.pin_path).map_err(|pe| {
                 Failure::new(
                     Code::Unreachable,
                     format!(
