@@ -13,17 +13,22 @@ fn write(name: &str, text: &str) -> std::path::PathBuf {
 
 #[test]
 fn lbd_config_test_accepts_the_example() {
-    let example = lb_tests::repo_root().join("examples/keepalived-dr.conf");
+    lbd_accepts(&lb_tests::repo_root().join("examples/keepalived-dr.conf"));
+}
+
+/// `lbd -t -f FILE` exits 0.
+fn lbd_accepts(file: &std::path::Path) {
     let out = Command::new(lb_tests::bin("lbd"))
         .arg("-t")
         .arg("-f")
-        .arg(&example)
+        .arg(file)
         .output()
         .unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
-        "{}",
+        "{}: {}",
+        file.display(),
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -196,16 +201,5 @@ fn readme_example_is_the_file_in_examples_and_lbd_accepts_it() {
         readme.contains(&body),
         "README.md does not show examples/keepalived-readme.conf as it is"
     );
-    let out = Command::new(lb_tests::bin("lbd"))
-        .arg("-t")
-        .arg("-f")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lbd_accepts(&file);
 }

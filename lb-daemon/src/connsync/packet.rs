@@ -53,12 +53,11 @@ const PE_DATA_MAX: usize = 255;
 const PE_NAME_MAX: usize = 16;
 
 /// Connection flags (`IP_VS_CONN_F_*`, include/uapi/linux/ip_vs.h).
+/// The forwarding method is the same field IPVS's netlink interface uses.
 pub mod flags {
-    pub const FWD_MASK: u32 = 0x0007;
-    pub const MASQ: u32 = 0x0000;
-    pub const LOCALNODE: u32 = 0x0001;
-    pub const TUNNEL: u32 = 0x0002;
-    pub const DROUTE: u32 = 0x0003;
+    pub use crate::dataplane::ipvs::attrs::fwd::{
+        DROUTE, LOCALNODE, MASK as FWD_MASK, MASQ, TUNNEL,
+    };
     pub const BYPASS: u32 = 0x0004;
     pub const SYNC: u32 = 0x0020;
     pub const HASHED: u32 = 0x0040;
