@@ -8,7 +8,9 @@ use std::{env, fs, path::PathBuf};
 fn main() {
     println!("cargo:rerun-if-env-changed=LB_EBPF_OBJECT");
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = manifest.parent().expect("lb-daemon is inside the repository");
+    let root = manifest
+        .parent()
+        .expect("lb-daemon is inside the repository");
     let path = match env::var_os("LB_EBPF_OBJECT") {
         Some(p) => {
             println!("cargo:rerun-if-changed={}", PathBuf::from(&p).display());

@@ -10,8 +10,8 @@ use super::{desired, Options, Resolver};
 use crate::{
     config, control,
     dataplane::{
-        select::{self, Hook, Tier},
         bpf::{LoadOptions, XdpDataplane},
+        select::{self, Hook, Tier},
         Capabilities, Dataplane, DataplaneError, ServiceSpec, Timeouts,
     },
     health,

@@ -44,7 +44,7 @@ use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::{
     config, control,
-    dataplane::{select::Tier, bpf::AttachMode},
+    dataplane::{bpf::AttachMode, select::Tier},
     vrrp::{self, VrrpRuntime},
 };
 

@@ -92,7 +92,10 @@ fn records_round_trip_in_both_families_with_templates_and_options() {
     with_pe.pe_name = Some(b"sip".to_vec());
     let conns = vec![tcp_v4(), udp_v6(), template_v4(), with_pe, with_seq];
     let bytes = message(&conns, 9);
-    assert_eq!(usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), bytes.len());
+    assert_eq!(
+        usize::from(u16::from_be_bytes([bytes[2], bytes[3]])),
+        bytes.len()
+    );
     let msg = decode(&bytes, 9).unwrap();
     assert_eq!(msg.syncid, 9);
     assert_eq!(msg.conns, conns);
@@ -173,7 +176,11 @@ fn a_bad_header_refuses_the_datagram() {
     for (at, value) in [(0, 1u8), (5, 0), (6, 1), (7, 1)] {
         let mut v = good.clone();
         v[at] = value;
-        assert_eq!(decode(&v, 0), Err(DecodeError::Version0), "byte {at} = {value}");
+        assert_eq!(
+            decode(&v, 0),
+            Err(DecodeError::Version0),
+            "byte {at} = {value}"
+        );
     }
     // A version 0 header: count, syncid, size.
     assert_eq!(decode(&[1, 5, 0, 4], 0), Err(DecodeError::Version0));
@@ -222,15 +229,16 @@ fn bad_framing_anywhere_refuses_the_whole_datagram() {
     v[second] = 1;
     assert_eq!(
         decode(&v, 0),
-        Err(DecodeError::RecordTooShort {
-            index: 1,
-            size: 36
-        })
+        Err(DecodeError::RecordTooShort { index: 1, size: 36 })
     );
 
     // Options: zero length, past the record, a sequence option of the
     // wrong length, a lone type byte.
-    for option in [&[OPT_PE_DATA, 0, 0, 0][..], &[OPT_PE_DATA, 9, 1, 1], &[OPT_SEQ_DATA, 2, 0, 0]] {
+    for option in [
+        &[OPT_PE_DATA, 0, 0, 0][..],
+        &[OPT_PE_DATA, 9, 1, 1],
+        &[OPT_SEQ_DATA, 2, 0, 0],
+    ] {
         let mut v = good.clone();
         v.extend_from_slice(option);
         v[second + 3] = (RECORD_V4_LEN + option.len()) as u8;
@@ -281,7 +289,11 @@ fn unusable_records_are_skipped_and_the_rest_kept() {
     bad_state.state = state::TCP_COUNT;
     let mut bad_template = template_v4();
     bad_template.state = state::TEMPLATE_COUNT;
-    let msg = decode(&message(&[gre, tcp_v4(), bad_state, bad_template, udp_v6()], 0), 0).unwrap();
+    let msg = decode(
+        &message(&[gre, tcp_v4(), bad_state, bad_template, udp_v6()], 0),
+        0,
+    )
+    .unwrap();
     assert_eq!(msg.conns, vec![tcp_v4(), udp_v6()]);
     assert_eq!(
         msg.skipped,
