@@ -50,6 +50,8 @@ impl std::fmt::Display for GenlError {
     }
 }
 
+impl std::error::Error for GenlError {}
+
 pub fn errno_name(e: i32) -> &'static str {
     match e {
         libc::EPERM => "EPERM",

@@ -19,6 +19,7 @@
 
 pub mod attrs;
 pub mod genl;
+pub mod sync_daemon;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
