@@ -101,6 +101,11 @@ impl Lab {
         Ok(lab)
     }
 
+    /// The client's namespace (`cli`, 10.10.1.2 behind `l-cli`).
+    pub fn client(&self) -> &Netns {
+        &self.cli
+    }
+
     /// (Re)starts backend `i`'s HTTP server.
     pub fn start_server(&mut self, i: usize) -> Result<()> {
         let child = self.backends[i]

@@ -30,6 +30,8 @@ use lb_tests::{
     netns::run,
 };
 
+mod sync;
+
 /// Empties IPVS when a test ends, passed, failed or panicked: the next
 /// test starts from an empty table.
 struct Cleared;
