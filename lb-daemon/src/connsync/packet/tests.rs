@@ -342,3 +342,72 @@ fn arbitrary_bytes_never_panic() {
         }
     }
 }
+
+/// One datagram of the kernel's own sync daemon (Debian's 6.1 cloud kernel,
+/// `ipvsadm --start-daemon master --mcast-interface l-sy --syncid 5`),
+/// captured by `tests/vm/sync.rs` in the IPVS VM. The setup fixes what each
+/// record must say: client 10.10.1.2 (IPv6 2001:db8:1::2) on fixed ports,
+/// VIP 10.10.0.100 (2001:db8:100::1); TCP 80 → b0 10.10.2.2:80 NAT, TCP 81
+/// persistent 300 s → b1 10.10.3.2:80 NAT, UDP 53 → b0 DR, UDP 54 → b1
+/// TUN, IPv6 UDP 53 → 2001:db8:2::2 DR; the kernel's default timeouts
+/// (TCP established 900 s, TIME_WAIT 120 s, UDP 300 s).
+const KERNEL_MASTER: &[u8] = include_bytes!("../testdata/kernel-6.1-master.bin");
+
+#[test]
+fn a_kernel_master_message_decodes_field_by_field_and_re_encodes_byte_for_byte() {
+    let msg = decode(KERNEL_MASTER, 5).expect("the kernel's message decodes");
+    assert_eq!(msg.syncid, 5);
+    assert!(msg.skipped.is_empty());
+    // The kernel marks a connection it no longer counts as active, and
+    // DR and TUN ones as having no output path (IP_VS_CONN_F_*).
+    const INACTIVE: u32 = flags::INACTIVE;
+    #[rustfmt::skip]
+    let want: [(u8, u32, u16, &str, &str, &str, u32); 11] = [
+        // The whole HTTP/1.0 exchange from 40082: established at its
+        // third packet, then TIME_WAIT once both sides closed.
+        (6, flags::MASQ, state::TCP_ESTABLISHED, "10.10.1.2:40082", "10.10.0.100:80", "10.10.2.2:80", 900),
+        (6, flags::MASQ | INACTIVE, state::TCP_TIME_WAIT, "10.10.1.2:40082", "10.10.0.100:80", "10.10.2.2:80", 120),
+        (6, flags::MASQ, state::TCP_ESTABLISHED, "10.10.1.2:40080", "10.10.0.100:80", "10.10.2.2:80", 900),
+        // The persistence template (client port 0, the persistence
+        // timeout) goes with each sync of its connection, first NONE then
+        // ASSURED.
+        (6, flags::TEMPLATE | INACTIVE | flags::MASQ, state::TEMPLATE_NONE, "10.10.1.2:0", "10.10.0.100:81", "10.10.3.2:80", 300),
+        (6, flags::TEMPLATE | INACTIVE | flags::MASQ, state::TEMPLATE_ASSURED, "10.10.1.2:0", "10.10.0.100:81", "10.10.3.2:80", 300),
+        (6, flags::MASQ, state::TCP_ESTABLISHED, "10.10.1.2:40081", "10.10.0.100:81", "10.10.3.2:80", 900),
+        (6, flags::TEMPLATE | INACTIVE | flags::MASQ, state::TEMPLATE_ASSURED, "10.10.1.2:0", "10.10.0.100:81", "10.10.3.2:80", 300),
+        (17, flags::DROUTE | flags::NOOUTPUT | INACTIVE, state::UDP_NORMAL, "10.10.1.2:40053", "10.10.0.100:53", "10.10.2.2:53", 300),
+        (17, flags::DROUTE | flags::NOOUTPUT | INACTIVE, state::UDP_NORMAL, "10.10.1.2:40053", "10.10.0.100:53", "10.10.2.2:53", 300),
+        (17, flags::TUNNEL | flags::NOOUTPUT | INACTIVE, state::UDP_NORMAL, "10.10.1.2:40054", "10.10.0.100:54", "10.10.3.2:54", 300),
+        (17, flags::DROUTE | flags::NOOUTPUT | INACTIVE, state::UDP_NORMAL, "[2001:db8:1::2]:40056", "[2001:db8:100::1]:53", "[2001:db8:2::2]:53", 300),
+    ];
+    assert_eq!(msg.conns.len(), want.len());
+    for (i, (c, w)) in msg.conns.iter().zip(want).enumerate() {
+        let expected = SyncConn {
+            protocol: w.0,
+            flags: w.1,
+            state: w.2,
+            client: w.3.parse().unwrap(),
+            vip: w.4.parse().unwrap(),
+            dest: w.5.parse().unwrap(),
+            fwmark: 0,
+            timeout: w.6,
+            seq: None,
+            pe_data: None,
+            pe_name: None,
+        };
+        assert_eq!(*c, expected, "record {i}");
+    }
+    // The kernel's framing: version 1 header, IPv4 records of 36 bytes,
+    // the IPv6 one of 72, all of it within a 1500-byte MTU's payload.
+    assert_eq!(KERNEL_MASTER.len(), 8 + 10 * RECORD_V4_LEN + RECORD_V6_LEN);
+    let mut b = MessageBuilder::new(5, default_send_maxlen(false));
+    for c in &msg.conns {
+        b.push(c).unwrap();
+    }
+    assert_eq!(b.finish(), KERNEL_MASTER, "re-encoded");
+    // A backup listening for another id refuses it whole.
+    assert_eq!(
+        decode(KERNEL_MASTER, 6),
+        Err(DecodeError::OtherSyncId { got: 5, want: 6 })
+    );
+}
