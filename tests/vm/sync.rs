@@ -88,9 +88,7 @@ impl SyncNet {
 impl Drop for SyncNet {
     fn drop(&mut self) {
         for d in ["master", "backup"] {
-            let _ = Command::new("ipvsadm")
-                .args(["--stop-daemon", d])
-                .output();
+            let _ = Command::new("ipvsadm").args(["--stop-daemon", d]).output();
         }
         let _ = Command::new("ip")
             .args(["addr", "del", &format!("{VIP6}/128"), "dev", "lo"])
@@ -102,11 +100,35 @@ impl Drop for SyncNet {
 /// IPv6 VIP on the director's loopback.
 fn lab_ipv6(lab: &Lab) -> Result<()> {
     let root = |a: &[&str]| run(Command::new("ip").args(a)).map(|_| ());
-    root(&["-6", "addr", "add", "2001:db8:1::1/64", "dev", "l-cli", "nodad"])?;
-    root(&["-6", "addr", "add", "2001:db8:2::1/64", "dev", "l-b0", "nodad"])?;
+    root(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:1::1/64",
+        "dev",
+        "l-cli",
+        "nodad",
+    ])?;
+    root(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:2::1/64",
+        "dev",
+        "l-b0",
+        "nodad",
+    ])?;
     root(&["-6", "addr", "add", &format!("{VIP6}/128"), "dev", "lo"])?;
     let cli = lab.client();
-    cli.ip(&["-6", "addr", "add", &format!("{CLIENT6}/64"), "dev", "i-cli", "nodad"])?;
+    cli.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{CLIENT6}/64"),
+        "dev",
+        "i-cli",
+        "nodad",
+    ])?;
     cli.ip(&["-6", "route", "add", "default", "via", "2001:db8:1::1"])?;
     Ok(())
 }
@@ -344,19 +366,19 @@ fn kernel_master_sync_decodes_and_matches_ipvsadm() -> Result<()> {
         "{forwards:?}"
     );
     ensure!(
-        last.values().any(|c| c.is_template() && c.client.port() == 0),
+        last.values()
+            .any(|c| c.is_template() && c.client.port() == 0),
         "no persistence template"
     );
-    ensure!(
-        last.values().any(|c| c.client.is_ipv6()),
-        "no IPv6 record"
-    );
+    ensure!(last.values().any(|c| c.client.is_ipv6()), "no IPv6 record");
 
     // The kernel backup heard the same and holds the same.
     let mut backup = BTreeMap::new();
     wait_for("the backup to hold the master's connections", 10, || {
         backup = conn_entries(&net.ipvsadm(&["-Lnc"])?)?;
-        Ok(last.keys().all(|(c, v, d, _)| backup.contains_key(&(*c, *v, *d))))
+        Ok(last
+            .keys()
+            .all(|(c, v, d, _)| backup.contains_key(&(*c, *v, *d))))
     })
     .with_context(|| format!("backup: {backup:#?}"))?;
     for c in last.values() {
@@ -373,13 +395,7 @@ fn kernel_master_sync_decodes_and_matches_ipvsadm() -> Result<()> {
 }
 
 /// One of lbd's records and what `ipvsadm -Lnc` must show for it.
-fn record(
-    protocol: u8,
-    fl: u32,
-    st: u16,
-    addrs: [&str; 3],
-    timeout: u32,
-) -> Result<SyncConn> {
+fn record(protocol: u8, fl: u32, st: u16, addrs: [&str; 3], timeout: u32) -> Result<SyncConn> {
     Ok(SyncConn {
         protocol,
         flags: fl,
@@ -591,12 +607,8 @@ fn sync_daemon_roles_show_in_ipvsadm() -> Result<()> {
     ensure!(!d.contains("sync daemon"), "{d}");
 
     // A kernel refusal names the daemon and the interface.
-    let err = sync_daemon::set_role(
-        &genl,
-        Role::Master,
-        &SyncDaemonParams::new("nosuchif0", 1),
-    )
-    .expect_err("no such interface");
+    let err = sync_daemon::set_role(&genl, Role::Master, &SyncDaemonParams::new("nosuchif0", 1))
+        .expect_err("no such interface");
     let msg = format!("{err:#}");
     if !(msg.contains("Master") && msg.contains("nosuchif0") && msg.contains("No such device")) {
         bail!("{msg}");
