@@ -417,6 +417,10 @@ pub const TC_PROGRAM: &str = "lb_tc";
 pub const XDP_PASS_PROGRAM: &str = "xdp_pass";
 /// Swaps MACs and returns XDP_TX: the floor of any forwarder's cost.
 pub const XDP_SWAP_MAC_PROGRAM: &str = "xdp_swap_mac";
+/// Fixed IPIP/IP6IP6 encapsulation, no lookup: TUN's cost floor.
+pub const XDP_FLOOR_TUN_PROGRAM: &str = "xdp_floor_tun";
+/// Fixed destination rewrite, no lookup: NAT's cost floor.
+pub const XDP_FLOOR_NAT_PROGRAM: &str = "xdp_floor_nat";
 /// TC ingress program that strips IPIP/IP6IP6 (a TUN backend's side).
 pub const TC_DECAP_PROGRAM: &str = "tc_decap";
 

@@ -84,8 +84,22 @@ pub fn check_cases(cases: &[Case], mut program: impl FnMut(&[u8]) -> (u32, Vec<u
 /// `lb_mac` on loopback (where test-run frames arrive), `v0` (ifindex `v0`)
 /// recorded as an egress interface, and the TUN sources on v0's addresses.
 pub fn fib_dataplane(lb_mac: [u8; 6], v0: u32) -> Result<XdpDataplane> {
+    fib_dataplane_sized(lb_mac, v0, None)
+}
+
+/// `fib_dataplane` with a connection table of `conn_table_size` entries
+/// (the default without).
+pub fn fib_dataplane_sized(
+    lb_mac: [u8; 6],
+    v0: u32,
+    conn_table_size: Option<u32>,
+) -> Result<XdpDataplane> {
     let object = lb_daemon::bpf_object::embedded()?;
-    let mut dp = XdpDataplane::load(object)?;
+    let opts = lb_daemon::dataplane::bpf::LoadOptions {
+        pin_path: None,
+        conn_table_size,
+    };
+    let mut dp = XdpDataplane::load_with(object, &opts)?;
     dp.set_interface_mac(1, MacAddr(lb_mac))?;
     dp.set_interface(&Interface {
         name: "v0".into(),

@@ -51,7 +51,7 @@ pub fn remember(pkt: &Pkt, backend: &Backend, rev: &NatRev, refresh: bool) {
 
 /// Which end of the packet a rewrite changes.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum End {
+pub enum End {
     Src,
     Dst,
 }
@@ -59,7 +59,7 @@ enum End {
 /// Rewrites the destination (or source) address and port of the packet,
 /// updating the IP and TCP/UDP checksums.
 #[inline(always)]
-fn rewrite<C: Net>(ctx: &C, pkt: &Pkt, end: End, addr: &[u32; 4], port: u16) -> Result<(), ()> {
+pub fn rewrite<C: Net>(ctx: &C, pkt: &Pkt, end: End, addr: &[u32; 4], port: u16) -> Result<(), ()> {
     let dst = end == End::Dst;
     let (old_addr, old_port) = if dst {
         (pkt.dst, pkt.dport)

@@ -31,27 +31,43 @@ pub fn xmit<C: Net>(ctx: &C, pkt: &Pkt, backend: &Backend) -> Result<u32, ()> {
             return Ok(xdp_action::XDP_PASS);
         }
     }
-    // Every frame reference is derived again after this.
-    if !ctx.push_head(outer as u32) {
+    let src = if pkt.v6 {
+        settings.tun_src6
+    } else {
+        [settings.tun_src4, 0, 0, 0]
+    };
+    if !encap(ctx, pkt, &src, &backend.addr)? {
         return Ok(xdp_action::XDP_PASS);
     }
-    let src;
+    if let Some(iface) = hop {
+        return send_to_hop(ctx, backend, iface);
+    }
+    fib_send(ctx, (inner_len + outer) as u32, pkt.v6, &src, &backend.addr)
+}
+
+/// Wraps the IP packet in an outer header from `src` to `dst` (the frame's
+/// Ethernet header moved in front of it). `Ok(false)`: no headroom.
+#[inline(always)]
+pub fn encap<C: Net>(ctx: &C, pkt: &Pkt, src: &[u32; 4], dst: &[u32; 4]) -> Result<bool, ()> {
+    let inner_len = pkt.frame_len as usize - EthHdr::LEN;
+    // Every frame reference is derived again after this.
+    if !ctx.push_head(if pkt.v6 { Ipv6Hdr::LEN } else { Ipv4Hdr::LEN } as u32) {
+        return Ok(false);
+    }
     at_mut::<EthHdr, C>(ctx, 0)?.ether_type = if pkt.v6 { ETH_P_IPV6 } else { ETH_P_IPV4 };
     if pkt.v6 {
         let ip: &mut Ipv6Hdr = at_mut(ctx, EthHdr::LEN)?;
-        src = settings.tun_src6;
         ip.vtc_flow = 0x6000_0000u32.to_be();
         ip.payload_len = (inner_len as u16).to_be();
         ip.nexthdr = IPPROTO_IPV6;
         ip.hop_limit = 64;
-        ip.saddr = src;
-        ip.daddr = backend.addr;
+        ip.saddr = *src;
+        ip.daddr = *dst;
     } else {
         let ip: &mut [u16; 10] = at_mut(ctx, EthHdr::LEN)?;
-        src = [settings.tun_src4, 0, 0, 0];
         let total = ((inner_len + Ipv4Hdr::LEN) as u16).to_be();
-        let s = settings.tun_src4;
-        let d = backend.addr[0];
+        let s = src[0];
+        let d = dst[0];
         let mut h: [u16; 10] = [
             u16::from_be_bytes([0x45, 0]).to_be(),
             total,
@@ -67,8 +83,5 @@ pub fn xmit<C: Net>(ctx: &C, pkt: &Pkt, backend: &Backend) -> Result<u32, ()> {
         h[5] = csum::ipv4_header(&h);
         *ip = h;
     }
-    if let Some(iface) = hop {
-        return send_to_hop(ctx, backend, iface);
-    }
-    fib_send(ctx, (inner_len + outer) as u32, pkt.v6, &src, &backend.addr)
+    Ok(true)
 }

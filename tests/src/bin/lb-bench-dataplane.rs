@@ -3,6 +3,12 @@
 //! with repeat=1 (a program that rewrites a packet must never be fed its
 //! own output), averaging the kernel's `duration`, less the cost of a bare
 //! XDP_PASS measured the same way in the same run (the harness itself).
+//! Each fixture is also set against its forwarding method's floor, a
+//! stateless program shipped in the object (`lb-ebpf/src/baseline.rs`:
+//! swap-MAC for DR, a fixed IPIP/IP6IP6 encapsulation for TUN, a fixed
+//! destination rewrite for NAT) measured chunk by chunk beside it: the
+//! overhead above the floor, in ns and as a ratio, is what the balancer's
+//! state (services, connection table, scheduling) costs.
 //!
 //! Usage: lb-bench-dataplane [CALLS [FILTER]]   (default 200000 calls per
 //! fixture; FILTER: only fixtures whose name contains it)
@@ -19,18 +25,6 @@ use lb_tests::{fibnet::FibNet, frames};
 
 const LB_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
-/// Katran's balancer on this machine, same method (ns/packet), the anchors
-/// of the data plane's targets: new TCP flow, established flow,
-/// pass-through. Katran's perf tester replays one packet per fixture, so
-/// its caches are warm: they compare with the warm fixtures here (a SYN
-/// on a reused port, which Katran schedules and records every time; 1,024
-/// established flows). The cold fixtures (100,000 clients or flows) have
-/// no anchor; the README gives Katran's cost on them, measured with the
-/// same fixtures outside this tool.
-const KATRAN_NEW: f64 = 415.0;
-const KATRAN_EST: f64 = 168.0;
-const KATRAN_PASS: f64 = 55.0;
-
 const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
 const RST: u8 = 0x04;
@@ -117,31 +111,56 @@ struct Baseline<'a> {
     frame: Vec<Vec<u8>>,
 }
 
-/// Cost of one call over `frames` (cycled): (gross, net) ns. The calls run
-/// in five chunks, each right after a chunk of the bare XDP_PASS, and the
-/// medians of the chunk means are reported, net being each chunk less the
-/// baseline chunk beside it: the harness's cost drifts on a shared VM
-/// (68–88 ns seen here), and a baseline taken minutes earlier would carry
-/// that drift into the net figure.
-fn measure(prog: &Xdp, feed: &Feed, calls: u32, base: &Baseline) -> Result<(f64, f64)> {
+/// What one fixture cost: gross and net of the harness, and the
+/// overhead above its floor (when it has one), all medians over chunks.
+struct Cost {
+    gross: f64,
+    net: f64,
+    floor: Option<(f64, f64)>,
+}
+
+/// Cost of one call over `feed` (cycled). The calls run in five chunks,
+/// each right after a chunk of the bare XDP_PASS (and of the floor, when
+/// given), and the medians of the chunk means are reported, net being each
+/// chunk less the baseline chunk beside it: the harness's cost drifts on a
+/// shared VM (68–88 ns seen here), and a baseline taken minutes earlier
+/// would carry that drift into the net figure. `floor`: the floor program
+/// and the frame it is fed; the result then holds (floor net, overhead).
+fn measure(
+    prog: &Xdp,
+    feed: &Feed,
+    calls: u32,
+    base: &Baseline,
+    floor: Option<(&Xdp, &[Vec<u8>])>,
+) -> Result<Cost> {
     const CHUNKS: u32 = 5;
     let per = (calls / CHUNKS).max(1);
-    let (mut gross, mut net) = (Vec::new(), Vec::new());
-    let (mut i, mut j) = (0usize, 0usize);
+    let (mut gross, mut net, mut fnet, mut over) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut i, mut j, mut k) = (0usize, 0usize, 0usize);
     for _ in 0..CHUNKS {
         let b = chunk(base.prog, &Feed::plain(&base.frame), per, &mut j)?;
+        let f = match floor {
+            Some((fp, frames)) => Some(chunk(fp, &Feed::plain(frames), per, &mut k)?),
+            None => None,
+        };
         let g = chunk(prog, feed, per, &mut i)?;
         gross.push(g);
         net.push(g - b);
+        if let Some(f) = f {
+            fnet.push(f - b);
+            over.push(g - f);
+        }
     }
-    Ok((median(gross), median(net)))
+    Ok(Cost {
+        gross: median(gross),
+        net: median(net),
+        floor: (!fnet.is_empty()).then(|| (median(fnet), median(over))),
+    })
 }
 
 struct Row {
     name: String,
-    ns: f64,
-    net: f64,
-    anchor: Option<(f64, &'static str)>,
+    cost: Cost,
 }
 
 fn main() -> Result<()> {
@@ -168,71 +187,99 @@ fn main() -> Result<()> {
         "(net = measured - bare XDP_PASS measured the same way, chunk by chunk, in this run)\n"
     );
     println!(
-        "{:<34} {:>9} {:>9} {:>22}",
-        "fixture", "ns", "net ns", "vs Katran (same method)"
+        "(floor = the method's stateless reference program, net; over floor = \
+         measured - floor, chunk by chunk)\n"
+    );
+    println!(
+        "{:<44} {:>8} {:>8} {:>8} {:>10} {:>9}",
+        "fixture", "ns", "net ns", "floor", "over floor", "x floor"
     );
     for r in &rows {
-        let vs = match r.anchor {
-            Some((k, what)) => format!("{:.2}x of {k:.0} ({what})", r.net / k),
-            None => String::new(),
+        let c = &r.cost;
+        let (floor, over, ratio) = match c.floor {
+            Some((f, o)) => (
+                format!("{f:.1}"),
+                format!("{o:.1}"),
+                format!("{:.2}x", c.net / f.max(1.0)),
+            ),
+            None => Default::default(),
         };
-        println!("{:<34} {:>9.1} {:>9.1} {:>22}", r.name, r.ns, r.net, vs);
+        println!(
+            "{:<44} {:>8.1} {:>8.1} {:>8} {:>10} {:>9}",
+            r.name, c.gross, c.net, floor, over, ratio
+        );
     }
     Ok(())
 }
 
 fn bench(calls: u32, filter: &str, v0: u32) -> Result<Vec<Row>> {
     let object = lb_daemon::bpf_object::embedded()?;
-    // The bare programs, from the same object.
+    // The bare programs and the floors, from the same object.
     let mut bare = aya::Ebpf::load(object)?;
-    for name in [lb_common::XDP_PASS_PROGRAM, lb_common::XDP_SWAP_MAC_PROGRAM] {
+    for name in [
+        lb_common::XDP_PASS_PROGRAM,
+        lb_common::XDP_SWAP_MAC_PROGRAM,
+        lb_common::XDP_FLOOR_TUN_PROGRAM,
+        lb_common::XDP_FLOOR_NAT_PROGRAM,
+    ] {
         let p: &mut Xdp = bare.program_mut(name).context("program")?.try_into()?;
         p.load()?;
     }
-    let syn4 = vec![frames::tcp_frame(
-        LB_MAC,
-        CLIENT_MAC,
-        client(false, 1),
-        vip(false),
-        1000,
-        80,
-        0x02,
-    )];
-    let pass_prog: &Xdp = bare
-        .program(lb_common::XDP_PASS_PROGRAM)
-        .unwrap()
-        .try_into()?;
+    let program =
+        |name: &str| -> Result<&Xdp> { Ok(bare.program(name).context("program")?.try_into()?) };
+    let syn = |v6: bool| {
+        vec![frames::tcp_frame(
+            LB_MAC,
+            CLIENT_MAC,
+            client(v6, 1),
+            vip(v6),
+            1000,
+            80,
+            SYN,
+        )]
+    };
+    let syn4 = syn(false);
+    let pass_prog = program(lb_common::XDP_PASS_PROGRAM)?;
     let base = Baseline {
         prog: pass_prog,
         frame: syn4.clone(),
     };
-    let (harness, _) = measure(pass_prog, &Feed::plain(&syn4), calls, &base)?;
-    let swap: &Xdp = bare
-        .program(lb_common::XDP_SWAP_MAC_PROGRAM)
-        .unwrap()
-        .try_into()?;
-    let (swap_ns, swap_net) = measure(swap, &Feed::plain(&syn4), calls, &base)?;
-    let mut rows = vec![
-        Row {
-            name: "bare XDP_PASS (harness)".into(),
-            ns: harness,
+    let harness = measure(pass_prog, &Feed::plain(&syn4), calls, &base, None)?;
+    let mut rows = vec![Row {
+        name: "bare XDP_PASS (harness)".into(),
+        cost: Cost {
             net: 0.0,
-            anchor: None,
+            ..harness
         },
-        Row {
-            name: "bare swap-MAC XDP_TX".into(),
-            ns: swap_ns,
-            net: swap_net,
-            anchor: None,
-        },
-    ];
+    }];
+    // Each method's floor, alone.
+    let floor_of = |mode: Mode| -> Result<&Xdp> {
+        program(match mode {
+            Mode::Dr => lb_common::XDP_SWAP_MAC_PROGRAM,
+            Mode::Nat => lb_common::XDP_FLOOR_NAT_PROGRAM,
+            Mode::Tun => lb_common::XDP_FLOOR_TUN_PROGRAM,
+        })
+    };
+    for v6 in [false, true] {
+        let fam = if v6 { "v6" } else { "v4" };
+        for mode in [Mode::Dr, Mode::Nat, Mode::Tun] {
+            let name = format!("floor {mode} {fam}");
+            if !name.contains(filter) {
+                continue;
+            }
+            let cost = measure(floor_of(mode)?, &Feed::plain(&syn(v6)), calls, &base, None)?;
+            rows.push(Row { name, cost });
+        }
+    }
 
     // A fresh data plane (empty tables) for every fixture, so no fixture
     // pays for another's flows.
     let fresh = || lb_tests::testrun::fib_dataplane(LB_MAC, v0);
     for v6 in [false, true] {
         let fam = if v6 { "v6" } else { "v4" };
-        // Pass-through: TCP to an address that is not a VIP, with services set.
+        let floor_frame = syn(v6);
+        // Pass-through: TCP to an address that is not a VIP, with services
+        // set. Its floor is the harness (XDP_PASS): its net is its overhead.
         if format!("pass-through {fam}").contains(filter) {
             let mut dp = fresh()?;
             dp.apply(&[spec(Algo::Rr, Mode::Dr, v6, v0)])?;
@@ -246,29 +293,28 @@ fn bench(calls: u32, filter: &str, v0: u32) -> Result<Vec<Row>> {
                 80,
                 0x02,
             )];
-            let (ns, net) = measure(dp.program()?, &Feed::plain(&f), calls, &base)?;
+            let cost = measure(dp.program()?, &Feed::plain(&f), calls, &base, None)?;
             rows.push(Row {
                 name: format!("pass-through {fam}"),
-                ns,
-                net,
-                anchor: Some((KATRAN_PASS, "pass")),
+                cost,
             });
         }
         for mode in [Mode::Dr, Mode::Nat, Mode::Tun] {
+            let floor = Some((floor_of(mode)?, floor_frame.as_slice()));
             for algo in [Algo::Rr, Algo::Wrr, Algo::Lc, Algo::Wlc, Algo::Sh, Algo::Mh] {
                 let group = format!("{mode} {algo} {fam}");
                 let want = |fixture: &str| format!("{group} {fixture}").contains(filter);
-                const FIXTURES: [&str; 4] = [
+                const FIXTURES: [&str; 6] = [
                     "new, 100k clients",
                     "new, reused port",
                     "established, 1k flows",
                     "established, 100k flows",
+                    "established, 1M flows",
+                    "established, 1k flows, SYN flood",
                 ];
                 if !FIXTURES.iter().any(|f| want(f)) {
                     continue;
                 }
-                let tun = mode == Mode::Tun;
-                let est_anchor = (tun || mode == Mode::Dr).then_some((KATRAN_EST, "established"));
                 let frame = |n: u32, sport: u16, flags: u8| {
                     frames::tcp_frame(LB_MAC, CLIENT_MAC, client(v6, n), vip(v6), sport, 80, flags)
                 };
@@ -282,12 +328,10 @@ fn bench(calls: u32, filter: &str, v0: u32) -> Result<Vec<Row>> {
                     let new: Vec<Vec<u8>> = (0..n)
                         .map(|i| frame(i, 1024 + (i % 50000) as u16, SYN))
                         .collect();
-                    let (ns, net) = measure(dp.program()?, &Feed::plain(&new), n, &base)?;
+                    let cost = measure(dp.program()?, &Feed::plain(&new), n, &base, floor)?;
                     rows.push(Row {
                         name: format!("{group} {}", FIXTURES[0]),
-                        ns,
-                        net,
-                        anchor: None,
+                        cost,
                     });
                 }
                 // New flows, cache warm: one client reusing its port, each
@@ -308,34 +352,70 @@ fn bench(calls: u32, filter: &str, v0: u32) -> Result<Vec<Row>> {
                         frames: &syn,
                         prime: Some(&rst),
                     };
-                    let (ns, net) = measure(dp.program()?, &reuse, calls, &base)?;
+                    let cost = measure(dp.program()?, &reuse, calls, &base, floor)?;
                     rows.push(Row {
                         name: format!("{group} {}", FIXTURES[1]),
-                        ns,
-                        net,
-                        anchor: tun.then_some((KATRAN_NEW, "new")),
+                        cost,
                     });
                 }
                 // Established: flows opened (SYN, unmeasured), then their
-                // ACKs, cycled: 1,024 flows (cache warm) and 100,000 (cold).
-                let mut dp = fresh()?;
-                dp.apply(&[spec(algo, mode, v6, v0)])?;
-                let est = [(1024u32, FIXTURES[2], est_anchor), (n, FIXTURES[3], None)];
-                for (flows, fixture, anchor) in est {
+                // ACKs, cycled: 1,024 flows (cache warm), 100,000 and
+                // 1,000,000 (cold; the last in a table of 2^21 entries, so
+                // it holds them all).
+                let est = [
+                    (1024u32, FIXTURES[2], None),
+                    (n, FIXTURES[3], None),
+                    (1_000_000, FIXTURES[4], Some(1u32 << 21)),
+                ];
+                let mut shared = None;
+                for (flows, fixture, size) in est {
                     if !want(fixture) {
                         continue;
                     }
+                    let mut sized;
+                    let dp = match size {
+                        Some(size) => {
+                            sized = lb_tests::testrun::fib_dataplane_sized(LB_MAC, v0, Some(size))?;
+                            &mut sized
+                        }
+                        None => shared.get_or_insert(fresh()?),
+                    };
+                    dp.apply(&[spec(algo, mode, v6, v0)])?;
                     let open: Vec<Vec<u8>> =
                         (0..flows).map(|i| frame(200_000 + i, 2000, SYN)).collect();
                     chunk(dp.program()?, &Feed::plain(&open), flows, &mut 0)?;
+                    drop(open);
                     let acks: Vec<Vec<u8>> =
                         (0..flows).map(|i| frame(200_000 + i, 2000, ACK)).collect();
-                    let (ns, net) = measure(dp.program()?, &Feed::plain(&acks), calls, &base)?;
+                    let cost = measure(dp.program()?, &Feed::plain(&acks), calls, &base, floor)?;
                     rows.push(Row {
                         name: format!("{group} {fixture}"),
-                        ns,
-                        net,
-                        anchor,
+                        cost,
+                    });
+                }
+                // SYN flood: the 1,024 established flows' ACKs, each call
+                // preceded (unmeasured) by a SYN from a new spoofed source,
+                // so the table fills with embryonic flows around them.
+                if want(FIXTURES[5]) {
+                    let mut dp = fresh()?;
+                    dp.apply(&[spec(algo, mode, v6, v0)])?;
+                    let open: Vec<Vec<u8>> =
+                        (0..1024).map(|i| frame(200_000 + i, 2000, SYN)).collect();
+                    chunk(dp.program()?, &Feed::plain(&open), 1024, &mut 0)?;
+                    let flood: Vec<Vec<u8>> = (0..calls)
+                        .map(|i| frame(1_000_000 + i, 1024 + (i % 60000) as u16, SYN))
+                        .collect();
+                    let acks: Vec<Vec<u8>> = (0..calls)
+                        .map(|i| frame(200_000 + i % 1024, 2000, ACK))
+                        .collect();
+                    let feed = Feed {
+                        frames: &acks,
+                        prime: Some(&flood),
+                    };
+                    let cost = measure(dp.program()?, &feed, calls, &base, floor)?;
+                    rows.push(Row {
+                        name: format!("{group} {}", FIXTURES[5]),
+                        cost,
                     });
                 }
             }
