@@ -3,6 +3,7 @@
 
 mod bench_failover;
 mod build;
+mod deb;
 mod fuzz;
 mod man;
 mod setup;
@@ -57,6 +58,19 @@ enum Command {
     /// fish completions, from the command-line definitions.
     Man {
         /// Where to write them (man/ and completions/ below it).
+        #[arg(long, value_name = "DIR", default_value = "target/dist")]
+        out: PathBuf,
+    },
+    /// The Debian package, target/dist/lb_<version>_amd64.deb (release
+    /// binaries; `--debug` packs the debug build, as the VM tests do),
+    /// checked with lintian.
+    Deb {
+        #[arg(long)]
+        debug: bool,
+        /// The package's version (default: the workspace's).
+        #[arg(long)]
+        version: Option<String>,
+        /// Where to write it.
         #[arg(long, value_name = "DIR", default_value = "target/dist")]
         out: PathBuf,
     },
@@ -143,6 +157,24 @@ fn main() -> Result<()> {
             for p in written {
                 println!("{}", p.display());
             }
+            Ok(())
+        }
+        Command::Deb {
+            debug,
+            version,
+            out,
+        } => {
+            setup::ensure()?;
+            build::all(!debug)?;
+            let out = if out.is_absolute() {
+                out
+            } else {
+                root().join(out)
+            };
+            let version = version.unwrap_or_else(deb::default_version);
+            let deb = deb::build(&build::target_dir(!debug), &out, &version)?;
+            print!("{}", deb::lintian(&deb)?);
+            println!("{}", deb.display());
             Ok(())
         }
         Command::Test { cargo_args } => {
