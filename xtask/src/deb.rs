@@ -413,6 +413,7 @@ mod tests {
                 "/usr/share/fish/vendor_completions.d/lbctl.fish",
             ),
             ("-rw-r--r--", "/usr/share/doc/lb/copyright"),
+            ("-rw-r--r--", "/usr/share/lb/grafana/lb.json"),
         ] {
             assert!(has(mode, path), "{mode} {path} missing from:\n{list}");
         }
