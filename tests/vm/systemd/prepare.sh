@@ -20,6 +20,7 @@ rm -rf rootfs initrd
 mkdir rootfs
 tar -C rootfs -xf rootfs.tar
 mkdir -p rootfs/lib/modules && cp -a "$K" rootfs/lib/modules/
+chroot rootfs /sbin/depmod -a "$(basename "$K")"
 echo lbvm > rootfs/etc/hostname
 # No login prompts: the checks run by themselves.
 ln -sf /dev/null rootfs/etc/systemd/system/serial-getty@ttyS0.service
