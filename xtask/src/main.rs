@@ -9,6 +9,7 @@ mod man;
 mod setup;
 mod test;
 mod vm;
+mod vm_systemd;
 
 use std::path::PathBuf;
 
@@ -47,6 +48,10 @@ enum Command {
         /// Only the tests whose name contains this.
         filter: Option<String>,
     },
+    /// The Debian package under a real systemd: Debian bookworm booted in
+    /// the VM, the package installed, started, reloaded, restarted in
+    /// place, upgraded, stopped and removed (tests/vm/systemd/check.sh).
+    VmSystemd,
     /// The fuzz targets (config parser, VRRP decoder), each for a bounded
     /// time (`cargo xtask test` runs them too when CI=true or
     /// LB_FUZZ_SECONDS is set).
@@ -138,6 +143,15 @@ fn main() -> Result<()> {
                     Ok(())
                 }
             }
+        }
+        Command::VmSystemd => {
+            setup::ensure()?;
+            let t = vm_systemd::run()?;
+            println!("{} passed, {} failed", t.passed, t.failed);
+            if t.failed > 0 {
+                anyhow::bail!("{} systemd VM checks failed", t.failed);
+            }
+            Ok(())
         }
         Command::Fuzz { seconds } => {
             setup::ensure()?;
