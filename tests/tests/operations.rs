@@ -397,6 +397,64 @@ fn ops_metrics_scrape_moves_with_traffic() {
     assert!(value(&second, "lb_dataplane_packets_total{event=\"xdp_tx\"}") >= 16.0);
     assert!(second.contains("lb_dataplane_packets_total{event=\"conn_insert_failed\"} 0"));
     assert!(second.ends_with("# EOF\n"));
+    dashboard_queries_only_scraped_metrics(&second);
+}
+
+/// Every metric the Grafana dashboard (dist/grafana/lb.json, shipped in
+/// the package) queries is one lbd's /metrics declares, so the dashboard
+/// cannot drift from the code.
+fn dashboard_queries_only_scraped_metrics(scrape: &str) {
+    // Series names from the `# TYPE` lines (a family with no series yet,
+    // such as VRRP's without an instance, is declared all the same).
+    let mut names = std::collections::BTreeSet::new();
+    for l in scrape.lines() {
+        let mut w = l.split_whitespace();
+        if let (Some("#"), Some("TYPE"), Some(family), Some(kind)) =
+            (w.next(), w.next(), w.next(), w.next())
+        {
+            names.insert(match kind {
+                "counter" => format!("{family}_total"),
+                "info" => format!("{family}_info"),
+                _ => family.to_string(),
+            });
+        }
+    }
+    let path = lb_tests::repo_root().join("dist/grafana/lb.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut queried = std::collections::BTreeSet::new();
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().unwrap() {
+            exprs.push(t["expr"].as_str().unwrap().to_string());
+        }
+    }
+    for v in dashboard["templating"]["list"].as_array().unwrap() {
+        if let Some(q) = v["query"].as_str() {
+            exprs.push(q.to_string());
+        }
+    }
+    for e in &exprs {
+        // Metric names: `lb_` words (label names and values never start so).
+        for (i, _) in e.match_indices("lb_") {
+            if i > 0 && (e.as_bytes()[i - 1].is_ascii_alphanumeric() || e.as_bytes()[i - 1] == b'_')
+            {
+                continue;
+            }
+            let word: String = e[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            queried.insert(word);
+        }
+    }
+    assert!(queried.len() >= 20, "{queried:?}");
+    let missing: Vec<_> = queried.difference(&names).collect();
+    assert!(
+        missing.is_empty(),
+        "{} queries metrics lbd does not export: {missing:?}\nexported: {names:?}",
+        path.display()
+    );
 }
 
 /// A notification as received: its text, the lbd log then, and when.

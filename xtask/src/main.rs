@@ -3,11 +3,13 @@
 
 mod bench_failover;
 mod build;
+mod deb;
 mod fuzz;
 mod man;
 mod setup;
 mod test;
 mod vm;
+mod vm_systemd;
 
 use std::path::PathBuf;
 
@@ -46,6 +48,10 @@ enum Command {
         /// Only the tests whose name contains this.
         filter: Option<String>,
     },
+    /// The Debian package under a real systemd: Debian bookworm booted in
+    /// the VM, the package installed, started, reloaded, restarted in
+    /// place, upgraded, stopped and removed (tests/vm/systemd/check.sh).
+    VmSystemd,
     /// The fuzz targets (config parser, VRRP decoder), each for a bounded
     /// time (`cargo xtask test` runs them too when CI=true or
     /// LB_FUZZ_SECONDS is set).
@@ -57,6 +63,19 @@ enum Command {
     /// fish completions, from the command-line definitions.
     Man {
         /// Where to write them (man/ and completions/ below it).
+        #[arg(long, value_name = "DIR", default_value = "target/dist")]
+        out: PathBuf,
+    },
+    /// The Debian package, target/dist/lb_<version>_amd64.deb (release
+    /// binaries; `--debug` packs the debug build, as the VM tests do),
+    /// checked with lintian.
+    Deb {
+        #[arg(long)]
+        debug: bool,
+        /// The package's version (default: the workspace's).
+        #[arg(long)]
+        version: Option<String>,
+        /// Where to write it.
         #[arg(long, value_name = "DIR", default_value = "target/dist")]
         out: PathBuf,
     },
@@ -125,6 +144,15 @@ fn main() -> Result<()> {
                 }
             }
         }
+        Command::VmSystemd => {
+            setup::ensure()?;
+            let t = vm_systemd::run()?;
+            println!("{} passed, {} failed", t.passed, t.failed);
+            if t.failed > 0 {
+                anyhow::bail!("{} systemd VM checks failed", t.failed);
+            }
+            Ok(())
+        }
         Command::Fuzz { seconds } => {
             setup::ensure()?;
             let (_, failed) = fuzz::run(seconds)?;
@@ -143,6 +171,24 @@ fn main() -> Result<()> {
             for p in written {
                 println!("{}", p.display());
             }
+            Ok(())
+        }
+        Command::Deb {
+            debug,
+            version,
+            out,
+        } => {
+            setup::ensure()?;
+            build::all(!debug)?;
+            let out = if out.is_absolute() {
+                out
+            } else {
+                root().join(out)
+            };
+            let version = version.unwrap_or_else(deb::default_version);
+            let deb = deb::build(&build::target_dir(!debug), &out, &version)?;
+            print!("{}", deb::lintian(&deb)?);
+            println!("{}", deb.display());
             Ok(())
         }
         Command::Test { cargo_args } => {

@@ -82,7 +82,7 @@ pub enum Outcome {
     Skipped(String),
 }
 
-fn work_dir() -> PathBuf {
+pub fn work_dir() -> PathBuf {
     build::target_dir(false)
         .parent()
         .expect("target dir")
@@ -207,7 +207,7 @@ fn test_executable(message: &str) -> Option<PathBuf> {
 
 /// Downloads (once) and unpacks Debian's cloud kernel; returns vmlinuz and
 /// the modules directory.
-fn kernel(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+pub fn kernel(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let unpacked = dir.join("kernel");
     if let Some(found) = find_kernel(&unpacked) {
         return Ok(found);
