@@ -8,3 +8,4 @@
 //!   running, and the routing daemon withdraws them.
 
 pub mod core;
+pub mod route;
