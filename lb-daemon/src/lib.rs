@@ -1,7 +1,7 @@
 //! lbd, the load balancer daemon, and the pieces `lbctl` shares with it.
 
-pub mod bpf_object;
 pub mod announce;
+pub mod bpf_object;
 pub mod bpffs;
 pub mod check;
 pub mod clock;

@@ -228,13 +228,17 @@ mod tests {
     fn announced_only_once_attached_with_quorum_after_the_warm_up() {
         let t0 = Instant::now();
         let mut c = core(t0);
-        assert!(c.handle(vips(&[("10.0.0.1", true), ("10.0.0.2", false)]), t0).is_empty());
+        assert!(c
+            .handle(vips(&[("10.0.0.1", true), ("10.0.0.2", false)]), t0)
+            .is_empty());
         assert_eq!(c.status(t0)[0].1, Why::NotAttached);
         assert!(c.handle(Event::Attached(true), t0).is_empty());
         assert_eq!(c.status(t0)[0].1, Why::WarmingUp);
         assert_eq!(c.status(t0)[1].1, Why::NoQuorum);
         assert_eq!(c.next_deadline(), Some(t0 + WARM));
-        assert!(c.handle(Event::Tick, t0 + WARM - Duration::from_millis(1)).is_empty());
+        assert!(c
+            .handle(Event::Tick, t0 + WARM - Duration::from_millis(1))
+            .is_empty());
         assert_eq!(
             c.handle(Event::Tick, t0 + WARM),
             vec![Action::Announce(ip("10.0.0.1"))]
@@ -300,9 +304,13 @@ mod tests {
         assert_eq!(c.next_deadline(), Some(t + DRAIN));
         // Quorum coming and going while draining announces nothing, and a
         // second drain does not push the stop back.
-        assert!(c.handle(vips(&[("10.0.0.1", true)]), t + DRAIN / 2).is_empty());
+        assert!(c
+            .handle(vips(&[("10.0.0.1", true)]), t + DRAIN / 2)
+            .is_empty());
         assert!(c.handle(Event::Drain, t + DRAIN / 2).is_empty());
-        assert!(c.handle(Event::Tick, t + DRAIN - Duration::from_millis(1)).is_empty());
+        assert!(c
+            .handle(Event::Tick, t + DRAIN - Duration::from_millis(1))
+            .is_empty());
         assert_eq!(c.handle(Event::Tick, t + DRAIN), vec![Action::Stop]);
         assert!(c.handle(Event::Tick, t + DRAIN * 2).is_empty());
         assert_eq!(c.next_deadline(), None);

@@ -167,7 +167,10 @@ impl Announcer {
         set_persist(&tun, false).map_err(AnnounceError::Tun)?;
         set_up(DEVICE).map_err(AnnounceError::Tun)?;
         if !resumed.is_empty() {
-            info!(vips = resumed.len(), "announcements kept from the previous lbd");
+            info!(
+                vips = resumed.len(),
+                "announcements kept from the previous lbd"
+            );
         }
         let timing = Timing {
             warmup: settings.warmup,

@@ -164,13 +164,15 @@ impl Forwarding {
     pub(super) fn vip_quorum(&self) -> Option<std::collections::BTreeMap<IpAddr, bool>> {
         self.applied.as_ref()?;
         let verdicts = self.health.borrow();
-        Some(crate::announce::route::quorum_by_vip(self.planned.iter().map(|s| {
-            let q = match verdicts.services.get(&(s.vip, s.proto)) {
-                Some(v) => v.quorum_up,
-                None => s.backends.iter().any(|b| b.weight > 0),
-            };
-            (s.vip.ip(), q)
-        })))
+        Some(crate::announce::route::quorum_by_vip(
+            self.planned.iter().map(|s| {
+                let q = match verdicts.services.get(&(s.vip, s.proto)) {
+                    Some(v) => v.quorum_up,
+                    None => s.backends.iter().any(|b| b.weight > 0),
+                };
+                (s.vip.ip(), q)
+            }),
+        ))
     }
 
     /// A NAT virtual server, which ECMP cannot carry.

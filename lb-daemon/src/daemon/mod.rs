@@ -227,7 +227,9 @@ impl Daemon {
     async fn on_stop(&mut self, signal: &str) -> Option<Exit> {
         match &self.announce {
             Some(a) if !a.draining() => {
-                info!("{signal}: draining (VIPs withdrawn, forwarding until the drain time is over)");
+                info!(
+                    "{signal}: draining (VIPs withdrawn, forwarding until the drain time is over)"
+                );
                 if self.on_announce(announce::core::Event::Drain).await {
                     return Some(Exit::Stopped);
                 }

@@ -107,7 +107,9 @@ fn lb_announce_keywords_set_the_table_warm_up_and_drain() {
     assert_eq!(a.table, Some(100));
     assert_eq!(a.warmup, std::time::Duration::from_secs(30));
     assert_eq!(a.drain, std::time::Duration::from_millis(2500));
-    let d = clean("global_defs {\n router_id x\n}\n").global_defs.lb_announce;
+    let d = clean("global_defs {\n router_id x\n}\n")
+        .global_defs
+        .lb_announce;
     assert_eq!(d.table, None);
     let err = parse_str(
         "global_defs {\n lb_announce_table 254\n}\n",
