@@ -44,7 +44,7 @@ pub enum AnnounceError {
         vip: IpAddr,
         table: u32,
         #[source]
-        source: NetError,
+        source: Box<NetError>,
     },
     #[error("lb_announce_table: virtual server {0} uses lb_kind NAT: behind ECMP its replies would have to come back through the balancer that holds the flow, which the routers do not ensure; use DR or TUN")]
     Nat(std::net::SocketAddr),
@@ -214,7 +214,7 @@ impl Announcer {
                     op,
                     vip,
                     table: self.table,
-                    source,
+                    source: Box::new(source),
                 };
                 tracing::error!("{e}");
             }

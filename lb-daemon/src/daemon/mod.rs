@@ -244,10 +244,13 @@ impl Daemon {
 
     /// An event for announcing; true when the drain is over.
     async fn on_announce(&mut self, event: announce::core::Event) -> bool {
-        match self.announce.as_mut() {
-            Some(a) => a.handle(event, std::time::Instant::now()).await,
-            None => false,
-        }
+        let Some(a) = self.announce.as_mut() else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        let stop = a.handle(event, now).await;
+        self.ops.set_announce(a.status(now));
+        stop
     }
 
     /// Announcing follows the data plane and the quorum of each VIP.
@@ -263,6 +266,7 @@ impl Daemon {
         if let Some(q) = quorum {
             stop |= a.handle(announce::core::Event::Vips(q), now).await;
         }
+        self.ops.set_announce(a.status(now));
         stop
     }
 
