@@ -35,7 +35,8 @@ pub struct GlobalDefs {
     pub lb_dataplane: Option<DataplaneTier>,
     /// `lb_announce_table`, `lb_announce_warmup`, `lb_announce_drain`
     /// (lbd's own keywords): VIPs announced through the host's routing
-    /// daemon.
+    /// daemon. Left out of the dump when unset.
+    #[serde(skip_serializing_if = "LbAnnounce::is_unset")]
     pub lb_announce: LbAnnounce,
     #[serde(serialize_with = "ser_duration")]
     pub smtp_connect_timeout: Duration,
@@ -104,6 +105,12 @@ pub struct LbAnnounce {
     /// withdrawing (longer than the routers take to converge).
     #[serde(serialize_with = "ser_duration")]
     pub drain: Duration,
+}
+
+impl LbAnnounce {
+    pub fn is_unset(&self) -> bool {
+        *self == LbAnnounce::default()
+    }
 }
 
 impl Default for LbAnnounce {
