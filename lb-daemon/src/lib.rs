@@ -1,5 +1,6 @@
 //! lbd, the load balancer daemon, and the pieces `lbctl` shares with it.
 
+pub mod announce;
 pub mod bpf_object;
 pub mod bpffs;
 pub mod check;

@@ -26,6 +26,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("curl", "/usr/bin/curl"),
     // The VRRP interop tests run lbd against the real thing.
     ("keepalived", "/usr/sbin/keepalived"),
+    // The ECMP tests announce VIPs through BIRD on both sides.
+    ("bird2", "/usr/sbin/bird"),
 ];
 
 fn step(what: &str) {

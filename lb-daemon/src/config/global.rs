@@ -35,6 +35,36 @@ static KEYWORDS: &[Keyword<GlobalDefs>] = &[
             }
         };
     }),
+    kw("lb_announce_table", |s, st, g| {
+        let Some(w) = st.arg(0) else {
+            super::values::one_arg(s, st);
+            return;
+        };
+        if let Some(t) = u32_arg(s, st, 1, u32::MAX) {
+            // 253-255 are the kernel's default, main and local tables: a
+            // routing daemon exporting them would announce everything.
+            if (253..=255).contains(&t) {
+                super::values::bad_value(
+                    s,
+                    st,
+                    w,
+                    "expected a table of its own (1-252 or above 255; not default, main or local)",
+                );
+                return;
+            }
+            g.lb_announce.table = Some(t);
+        }
+    }),
+    kw("lb_announce_warmup", |s, st, g| {
+        if let Some(d) = secs_arg(s, st, 3, Duration::ZERO, MAX_TIMER) {
+            g.lb_announce.warmup = d;
+        }
+    }),
+    kw("lb_announce_drain", |s, st, g| {
+        if let Some(d) = secs_arg(s, st, 3, Duration::ZERO, MAX_TIMER) {
+            g.lb_announce.drain = d;
+        }
+    }),
     kw("smtp_helo_name", |s, st, g| {
         g.smtp_helo_name = string_arg(s, st)
     }),

@@ -55,6 +55,8 @@ pub struct Hub {
     pub override_changes: watch::Sender<u64>,
     /// Bumped after every reload attempt, with `last_reload` set.
     pub reloads: watch::Sender<u64>,
+    /// `lb_announce_table`: what is announced, or why not.
+    pub announce: RwLock<Vec<super::protocol::AnnounceInfo>>,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -77,6 +79,7 @@ impl Hub {
             overrides: Mutex::new(Overrides::default()),
             override_changes: watch::channel(0).0,
             reloads: watch::channel(0).0,
+            announce: RwLock::new(Vec::new()),
         };
         hub.set_config(config);
         hub
@@ -87,6 +90,14 @@ impl Hub {
         s.config_loaded = Some(SystemTime::now());
         s.configured = crate::services::plan(config).services;
         s.vrrp_configured = config.vrrp_instances.len();
+    }
+
+    pub fn announce(&self) -> Vec<super::protocol::AnnounceInfo> {
+        read(&self.announce).clone()
+    }
+
+    pub fn set_announce(&self, v: Vec<super::protocol::AnnounceInfo>) {
+        *write(&self.announce) = v;
     }
 
     pub fn state(&self) -> std::sync::RwLockReadGuard<'_, State> {

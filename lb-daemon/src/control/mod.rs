@@ -150,6 +150,19 @@ impl Operations {
         self.hub.overrides()
     }
 
+    /// What `lb_announce_table` announces, for `lbctl status`.
+    pub fn set_announce(&self, status: Vec<(std::net::IpAddr, crate::announce::core::Why)>) {
+        self.hub.set_announce(
+            status
+                .into_iter()
+                .map(|(vip, why)| protocol::AnnounceInfo {
+                    vip: vip.to_string(),
+                    state: why.to_string(),
+                })
+                .collect(),
+        );
+    }
+
     /// A reconcile ran; `applied` is what the data plane carries. The first
     /// time services are applied, systemd hears READY=1.
     pub fn reconciled(&mut self, applied: Option<&[ServiceSpec]>) {

@@ -186,6 +186,18 @@ pub struct StatusResult {
     pub vrrp_instances: usize,
     /// Backends with an operator override (set-weight, drain, disable).
     pub overrides: usize,
+    /// `lb_announce_table`: each VIP address, announced or why not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub announce: Vec<AnnounceInfo>,
+}
+
+/// One VIP address of `lb_announce_table`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnounceInfo {
+    pub vip: String,
+    /// `announced`, `draining`, `data plane not attached`, `no quorum`,
+    /// `warming up`.
+    pub state: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

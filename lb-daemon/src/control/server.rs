@@ -419,6 +419,7 @@ fn status(hub: &Hub) -> StatusResult {
         backends,
         vrrp_instances: vrrp,
         overrides: hub.overrides().len(),
+        announce: hub.announce(),
     }
 }
 

@@ -157,6 +157,33 @@ impl Forwarding {
     }
 }
 
+impl Forwarding {
+    /// Each VIP address with whether all its virtual servers meet quorum
+    /// (the health core's verdict; without checkers, any real server with
+    /// weight). `None` until the data plane carries the services.
+    pub(super) fn vip_quorum(&self) -> Option<std::collections::BTreeMap<IpAddr, bool>> {
+        self.applied.as_ref()?;
+        let verdicts = self.health.borrow();
+        Some(crate::announce::route::quorum_by_vip(
+            self.planned.iter().map(|s| {
+                let q = match verdicts.services.get(&(s.vip, s.proto)) {
+                    Some(v) => v.quorum_up,
+                    None => s.backends.iter().any(|b| b.weight > 0),
+                };
+                (s.vip.ip(), q)
+            }),
+        ))
+    }
+
+    /// A NAT virtual server, which ECMP cannot carry.
+    pub(super) fn nat_service(&self) -> Option<std::net::SocketAddr> {
+        self.planned
+            .iter()
+            .find(|s| s.mode == crate::dataplane::Mode::Nat)
+            .map(|s| s.vip)
+    }
+}
+
 /// The BPF tier at `hook`: the program loaded (or a pinned one taken
 /// over), attached to every interface, and the TUN source addresses set.
 /// Nothing of it stays behind when it fails (another tier may take over).

@@ -43,6 +43,7 @@ use std::{
 use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::{
+    announce::{self, route::Announcer},
     config, control,
     dataplane::{bpf::AttachMode, select::Tier},
     vrrp::{self, VrrpRuntime},
@@ -112,14 +113,28 @@ pub async fn run(opts: Options) -> anyhow::Result<Exit> {
     let mut daemon = Daemon::start(opts).await?;
     let exit = loop {
         match daemon.next_wake().await {
-            Wake::Stop { signal } => break daemon.on_stop(signal),
+            Wake::Stop { signal } => {
+                if let Some(exit) = daemon.on_stop(signal).await {
+                    break exit;
+                }
+            }
             Wake::Restart => break daemon.on_restart(),
             Wake::Reload => daemon.on_reload().await,
             Wake::Watchdog => daemon.on_watchdog(),
             Wake::Override => daemon.on_override(),
             Wake::Recount => daemon.on_recount(),
             Wake::Health => daemon.on_health(),
-            Wake::Reconcile => daemon.on_reconcile().await,
+            Wake::Reconcile => {
+                daemon.on_reconcile().await;
+                if daemon.update_announce().await {
+                    break Exit::Stopped;
+                }
+            }
+            Wake::Announce => {
+                if daemon.on_announce(announce::core::Event::Tick).await {
+                    break Exit::Stopped;
+                }
+            }
         }
     };
     daemon.shutdown(exit).await;
@@ -133,6 +148,8 @@ struct Daemon {
     /// `None`: a VRRP-only configuration, running without a data plane.
     forwarding: Option<Forwarding>,
     vrrp: Option<VrrpRuntime>,
+    /// `lb_announce_table`: VIP routes for the host's routing daemon.
+    announce: Option<Announcer>,
     signals: Signals,
     /// Reconcile at `last + next`: a deadline, so that other wake-ups
     /// arriving often (the watchdog) never postpone it.
@@ -163,6 +180,24 @@ impl Daemon {
             }
             None => ops.ready_without_dataplane(),
         }
+        let announce = match (config.global_defs.lb_announce.table, &forwarding) {
+            (None, _) => None,
+            (Some(_), None) => {
+                anyhow::bail!("lb_announce_table: announcing needs a data plane (virtual servers and --interface)")
+            }
+            (Some(table), Some(f)) => {
+                if let Some(vip) = f.nat_service() {
+                    return Err(announce::route::AnnounceError::Nat(vip).into());
+                }
+                Some(Announcer::start(
+                    &config.global_defs.lb_announce,
+                    table,
+                    &opts.run_dir,
+                    crate::net::Netlink::new()?,
+                    std::time::Instant::now(),
+                )?)
+            }
+        };
         // Read (and removed) whatever the case: it is for this start only.
         let resume = vrrp::restart::take(&opts.run_dir);
         let vrrp = match config.vrrp_instances.is_empty() {
@@ -178,6 +213,7 @@ impl Daemon {
             ops,
             forwarding,
             vrrp,
+            announce,
             signals,
             last: tokio::time::Instant::now(),
             next: Duration::ZERO,
@@ -185,10 +221,53 @@ impl Daemon {
         })
     }
 
-    /// SIGINT or SIGTERM.
-    fn on_stop(&self, signal: &str) -> Exit {
-        info!("{signal}: stopping");
-        Exit::Stopped
+    /// SIGINT or SIGTERM. While announcing, the first one drains: the VIPs
+    /// are withdrawn, forwarding goes on for `lb_announce_drain`, then lbd
+    /// stops; a second one stops at once.
+    async fn on_stop(&mut self, signal: &str) -> Option<Exit> {
+        match &self.announce {
+            Some(a) if !a.draining() => {
+                info!(
+                    "{signal}: draining (VIPs withdrawn, forwarding until the drain time is over)"
+                );
+                if self.on_announce(announce::core::Event::Drain).await {
+                    return Some(Exit::Stopped);
+                }
+                None
+            }
+            _ => {
+                info!("{signal}: stopping");
+                Some(Exit::Stopped)
+            }
+        }
+    }
+
+    /// An event for announcing; true when the drain is over.
+    async fn on_announce(&mut self, event: announce::core::Event) -> bool {
+        let Some(a) = self.announce.as_mut() else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        let stop = a.handle(event, now).await;
+        self.ops.set_announce(a.status(now));
+        stop
+    }
+
+    /// Announcing follows the data plane and the quorum of each VIP.
+    async fn update_announce(&mut self) -> bool {
+        let (Some(a), Some(f)) = (self.announce.as_mut(), self.forwarding.as_ref()) else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        let quorum = f.vip_quorum();
+        let mut stop = a
+            .handle(announce::core::Event::Attached(quorum.is_some()), now)
+            .await;
+        if let Some(q) = quorum {
+            stop |= a.handle(announce::core::Event::Vips(q), now).await;
+        }
+        self.ops.set_announce(a.status(now));
+        stop
     }
 
     /// SIGUSR1.
@@ -310,6 +389,9 @@ impl Daemon {
         // restart in place (SIGUSR1) it keeps them, and the next lbd resumes
         // as master before the backups' master-down timers fire.
         let restart = exit == Exit::Restart;
+        if let (Some(a), true) = (&self.announce, restart) {
+            a.keep_for_restart(&self.opts.run_dir);
+        }
         if let Some(vrrp) = self.vrrp {
             if restart {
                 vrrp.shutdown_for_restart(&self.opts.run_dir).await;

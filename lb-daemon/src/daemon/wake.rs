@@ -25,6 +25,8 @@ pub(super) enum Wake {
     Health,
     /// The reconcile deadline passed; only with a data plane.
     Reconcile,
+    /// A deadline of announcing (warm-up or drain over).
+    Announce,
 }
 
 /// The signals lbd acts on.
@@ -54,6 +56,7 @@ impl Daemon {
         let deadline = self.last + self.next;
         let s = &mut self.signals;
         let health = self.forwarding.as_mut().map(|f| &mut f.health);
+        let announce_at = self.announce.as_ref().and_then(|a| a.next_deadline());
         tokio::select! {
             _ = s.int.recv() => Wake::Stop { signal: "SIGINT" },
             _ = s.term.recv() => Wake::Stop { signal: "SIGTERM" },
@@ -64,6 +67,7 @@ impl Daemon {
             _ = self.recount.tick(), if has_dataplane => Wake::Recount,
             Some(()) = async { health?.changed().await.ok() } => Wake::Health,
             _ = tokio::time::sleep_until(deadline), if has_dataplane => Wake::Reconcile,
+            _ = async { tokio::time::sleep_until(announce_at.expect("checked").into()).await }, if announce_at.is_some() => Wake::Announce,
         }
     }
 }

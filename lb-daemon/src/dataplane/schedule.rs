@@ -97,27 +97,23 @@ pub fn source_hash_table(candidates: &[Candidate]) -> Vec<u32> {
     table
 }
 
-/// Maglev table sizes: primes, each about twice the one before. A service
-/// keeps its size while it still has at least 100 slots per backend, so
-/// adding or removing a backend does not resize (and reshuffle) the table.
+/// Maglev table sizes: primes, each about twice the one before.
 const MAGLEV_SIZES: [u32; 12] = [
     251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071, 262139, 524287,
 ];
 
-/// The Maglev table size for `backends` backends: `current` when it still
-/// fits (≥ 100 slots per backend), else the smallest listed prime with room
-/// for twice as many backends.
-pub fn maglev_size(backends: usize, current: Option<u32>) -> u32 {
+/// The Maglev table size for `backends` backends: the smallest listed prime
+/// with at least 100 slots per backend. It depends on the backend count
+/// alone, never on the service's earlier sizes, so that every balancer
+/// behind ECMP (and every restart) builds the same table from the same
+/// backends; a count that stays within one size moves about 1/N of clients
+/// per change, crossing a size reshuffles them (on every node alike).
+pub fn maglev_size(backends: usize) -> u32 {
     let need = 100 * backends.max(1) as u64;
-    if let Some(m) = current {
-        if u64::from(m) >= need && MAGLEV_SIZES.contains(&m) {
-            return m;
-        }
-    }
     MAGLEV_SIZES
         .iter()
         .copied()
-        .find(|&m| u64::from(m) >= 2 * need)
+        .find(|&m| u64::from(m) >= need)
         .unwrap_or(MAGLEV_SIZES[MAGLEV_SIZES.len() - 1])
 }
 
@@ -254,8 +250,8 @@ mod tests {
 
     #[test]
     fn maglev_shares_slots_by_weight_and_moves_few_on_change() {
-        let m = maglev_size(10, None);
-        assert!(m >= 2000 && [2039].contains(&m), "{m}");
+        let m = maglev_size(10);
+        assert_eq!(m, 1021);
         let ten: Vec<_> = (0..10).map(|i| mb(i, 1)).collect();
         let t10 = maglev_table(&ten, m);
         assert!(t10.iter().all(|&id| id < 10));
@@ -266,8 +262,7 @@ mod tests {
                 "{id}: {n}"
             );
         }
-        // Adding an eleventh keeps the size and moves about 1/11 of slots.
-        assert_eq!(maglev_size(11, Some(m)), m);
+        // At the same size, an eleventh moves about 1/11 of slots.
         let eleven: Vec<_> = (0..11).map(|i| mb(i, 1)).collect();
         let t11 = maglev_table(&eleven, m);
         let moved = t10.iter().zip(&t11).filter(|(a, b)| a != b).count() as f64 / m as f64;

@@ -206,6 +206,9 @@ pub struct ServiceVerdict {
     /// `inhibit_on_failure`: keepalived deletes them from IPVS (the XDP
     /// tier keeps them with weight 0).
     pub removed: Vec<SocketAddr>,
+    /// The virtual server meets its `quorum` (what `lb_announce_table`
+    /// announces on).
+    pub quorum_up: bool,
 }
 
 /// What the data plane should do, per virtual server (VIP, protocol).
@@ -468,6 +471,7 @@ impl Core {
                         })
                         .map(|(_, b)| b.addr)
                         .collect(),
+                    quorum_up: state.quorum_up,
                 },
             );
         }

@@ -42,6 +42,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             backends: services.iter().map(|s| s.backends).sum(),
             vrrp_instances: 0,
             overrides: 0,
+            announce: Vec::new(),
         })
     })?;
     if args.json {
@@ -77,6 +78,9 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         },
     ]);
     t.row(vec!["pin path".into(), table::opt(st.pin_path.as_ref())]);
+    for a in &st.announce {
+        t.row(vec![format!("announce {}", a.vip), a.state.clone()]);
+    }
     if let Some(file) = &st.config_file {
         t.row(vec![
             "config".into(),

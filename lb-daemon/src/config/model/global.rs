@@ -33,6 +33,11 @@ pub struct GlobalDefs {
     /// `lb_dataplane auto|xdp|tc|ipvs` (lbd's own keyword; `--dataplane`
     /// overrides it).
     pub lb_dataplane: Option<DataplaneTier>,
+    /// `lb_announce_table`, `lb_announce_warmup`, `lb_announce_drain`
+    /// (lbd's own keywords): VIPs announced through the host's routing
+    /// daemon. Left out of the dump when unset.
+    #[serde(skip_serializing_if = "LbAnnounce::is_unset")]
+    pub lb_announce: LbAnnounce,
     #[serde(serialize_with = "ser_duration")]
     pub smtp_connect_timeout: Duration,
     pub vrrp_version: u8,
@@ -67,6 +72,7 @@ impl Default for GlobalDefs {
             smtp_helo_name: None,
             lvs_timeouts: LvsTimeouts::default(),
             lb_dataplane: None,
+            lb_announce: LbAnnounce::default(),
             smtp_connect_timeout: Duration::from_secs(30),
             vrrp_version: 2,
             vrrp_garp_master_delay: Duration::from_secs(5),
@@ -81,6 +87,38 @@ impl Default for GlobalDefs {
             script_user: None,
             default_interface: None,
             location: Location::default(),
+        }
+    }
+}
+
+/// VIP announcement through the host's routing daemon (BIRD, FRR, GoBGP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LbAnnounce {
+    /// The kernel routing table lbd keeps `VIP/32` (`/128`) routes in;
+    /// `None`: nothing is announced.
+    pub table: Option<u32>,
+    /// After start, how long before the first announcement (so that
+    /// connection sync fills the table first).
+    #[serde(serialize_with = "ser_duration")]
+    pub warmup: Duration,
+    /// On a drain or a stop: how long lbd keeps forwarding after
+    /// withdrawing (longer than the routers take to converge).
+    #[serde(serialize_with = "ser_duration")]
+    pub drain: Duration,
+}
+
+impl LbAnnounce {
+    pub fn is_unset(&self) -> bool {
+        *self == LbAnnounce::default()
+    }
+}
+
+impl Default for LbAnnounce {
+    fn default() -> Self {
+        LbAnnounce {
+            table: None,
+            warmup: Duration::ZERO,
+            drain: Duration::from_secs(10),
         }
     }
 }

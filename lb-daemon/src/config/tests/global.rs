@@ -97,3 +97,27 @@ fn lb_dataplane_picks_the_tier_and_refuses_others() {
         "t.conf:2:15: error: invalid `lb_dataplane` value `dpdk`: expected auto, xdp, tc or ipvs"
     );
 }
+
+#[test]
+fn lb_announce_keywords_set_the_table_warm_up_and_drain() {
+    let c = clean(
+        "global_defs {\n lb_announce_table 100\n lb_announce_warmup 30\n lb_announce_drain 2.5\n}\n",
+    );
+    let a = c.global_defs.lb_announce;
+    assert_eq!(a.table, Some(100));
+    assert_eq!(a.warmup, std::time::Duration::from_secs(30));
+    assert_eq!(a.drain, std::time::Duration::from_millis(2500));
+    let d = clean("global_defs {\n router_id x\n}\n")
+        .global_defs
+        .lb_announce;
+    assert_eq!(d.table, None);
+    let err = parse_str(
+        "global_defs {\n lb_announce_table 254\n}\n",
+        Path::new("t.conf"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "t.conf:2:20: error: invalid `lb_announce_table` value `254`: expected a table of its own (1-252 or above 255; not default, main or local)"
+    );
+}

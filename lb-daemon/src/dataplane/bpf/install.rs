@@ -66,12 +66,12 @@ impl XdpDataplane {
                 );
             }
         }
-        let (id, old_region, old_maglev) = {
+        let (id, old_region) = {
             let inst = &self.installed[&key];
-            (inst.id, inst.region, inst.maglev_size)
+            (inst.id, inst.region)
         };
         let slots = self.backend_slots(key, spec, id)?;
-        let (table, maglev_size) = schedule_table(spec, &slots, old_maglev)?;
+        let (table, maglev_size) = schedule_table(spec, &slots)?;
         let region = self.write_schedule(&table)?;
         let service = self.service_value(key, spec, id, region);
         self.publish(key, service)?;
@@ -316,13 +316,25 @@ fn backend_value(b: &BackendSpec, mode: Mode, service: u32, sorry: bool) -> Back
 }
 
 /// The schedule table of a service over `slots` (ring, buckets, Maglev
-/// table or candidate list), and the Maglev table's size (kept from
-/// `old_maglev` while it fits, so flows keep their backends).
+/// table or candidate list), and the Maglev table's size.
+///
+/// sh and mh tables depend only on the backends' addresses, ports and
+/// weights: the slots are sorted by address first, and the Maglev size
+/// follows the backend count alone. So every balancer behind ECMP, whatever
+/// the order of its configuration and the history of its service (slot ids
+/// included), sends a flow to the same backend without sharing state.
 fn schedule_table(
     spec: &ServiceSpec,
     slots: &[Slot],
-    old_maglev: Option<u32>,
 ) -> Result<(Vec<u32>, Option<u32>), DataplaneError> {
+    let mut sorted;
+    let slots = if matches!(spec.algo, Algo::Sh | Algo::Mh) {
+        sorted = slots.to_vec();
+        sorted.sort_by_key(|(_, v)| (v.family, v.addr, v.port));
+        &sorted[..]
+    } else {
+        slots
+    };
     let candidates: Vec<Candidate> = slots
         .iter()
         .map(|(bid, v)| Candidate {
@@ -335,7 +347,7 @@ fn schedule_table(
         Algo::Wrr => schedule::weighted_round_robin(&candidates),
         Algo::Sh => schedule::source_hash_table(&candidates),
         Algo::Mh => {
-            let m = schedule::maglev_size(candidates.len(), old_maglev);
+            let m = schedule::maglev_size(candidates.len());
             let mb: Vec<MaglevBackend> = slots
                 .iter()
                 .map(|(bid, v)| MaglevBackend {
@@ -363,4 +375,105 @@ fn schedule_table(
         }
     };
     Ok((table, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplane::Proto;
+
+    /// The table as backend addresses: what a flow's pick means on any node,
+    /// whatever slot ids that node handed out.
+    fn table_by_addr(spec: &ServiceSpec, first_id: u32, stride: u32) -> Vec<SocketAddr> {
+        let slots: Vec<Slot> = spec
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let mut b = b.clone();
+                b.mac = Some(crate::net::MacAddr([2, 0, 0, 0, 0, i as u8]));
+                let bid = first_id + i as u32 * stride;
+                (bid, backend_value(&b, spec.mode, 1, false))
+            })
+            .collect();
+        let addr_of: HashMap<u32, SocketAddr> = slots
+            .iter()
+            .zip(&spec.backends)
+            .map(|((bid, _), b)| (*bid, b.addr))
+            .collect();
+        let (table, _) = schedule_table(spec, &slots).unwrap();
+        table.iter().map(|bid| addr_of[bid]).collect()
+    }
+
+    fn service(algo: Algo, backends: &[(u32, u32)]) -> ServiceSpec {
+        let mut s = ServiceSpec::new(
+            "10.9.0.100:80".parse().unwrap(),
+            Proto::Tcp,
+            backends
+                .iter()
+                .map(|&(n, w)| {
+                    BackendSpec::new(SocketAddr::from(([10, 1, (n >> 8) as u8, n as u8], 80)), w)
+                })
+                .collect(),
+        );
+        s.algo = algo;
+        s
+    }
+
+    /// Fisher-Yates with a fixed xorshift, so the test is reproducible.
+    fn shuffled<T: Clone>(v: &[T], seed: u64) -> Vec<T> {
+        let mut rng = seed | 1;
+        let mut v = v.to_vec();
+        for i in (1..v.len()).rev() {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            v.swap(i, (rng % (i as u64 + 1)) as usize);
+        }
+        v
+    }
+
+    #[test]
+    fn sh_and_mh_tables_are_the_same_on_every_node_whatever_the_order_and_history() {
+        for algo in [Algo::Mh, Algo::Sh] {
+            let backends: Vec<(u32, u32)> = (1..=12).map(|n| (n * 7 % 300, 1 + n % 3)).collect();
+            let reference = table_by_addr(&service(algo, &backends), 0, 1);
+            assert!(!reference.is_empty());
+            for seed in 1..40u64 {
+                // Another node: the real servers in another order in its
+                // file, slot ids from another history of allocations.
+                let other = service(algo, &shuffled(&backends, seed));
+                let table = table_by_addr(&other, 100 + seed as u32 * 37, 1 + seed as u32 % 5);
+                assert_eq!(table, reference, "{algo}: shuffle {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_maglev_table_does_not_remember_the_services_earlier_sizes() {
+        let ten: Vec<(u32, u32)> = (1..=10).map(|n| (n, 1)).collect();
+        let fresh = table_by_addr(&service(Algo::Mh, &ten), 0, 1);
+        // The same service on a node where it grew to 40 backends and
+        // shrank back (the installer is asked only for the current set).
+        let forty: Vec<(u32, u32)> = (1..=40).map(|n| (n, 1)).collect();
+        let grown = table_by_addr(&service(Algo::Mh, &forty), 0, 1);
+        assert_ne!(grown.len(), fresh.len(), "40 backends take a bigger table");
+        let back = table_by_addr(&service(Algo::Mh, &shuffled(&ten, 9)), 500, 3);
+        assert_eq!(back, fresh);
+        assert_eq!(fresh.len() as u32, schedule::maglev_size(10));
+    }
+
+    #[test]
+    fn rr_keeps_configuration_order() {
+        let s = service(Algo::Rr, &[(3, 1), (1, 1), (2, 1)]);
+        let t = table_by_addr(&s, 0, 1);
+        let order: Vec<u8> = t
+            .iter()
+            .map(|a| match a.ip() {
+                std::net::IpAddr::V4(v) => v.octets()[3],
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(order, vec![3, 1, 2]);
+    }
 }
