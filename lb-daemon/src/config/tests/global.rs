@@ -134,7 +134,12 @@ fn lvs_sync_daemon_reads_keepalived_options_with_the_kernel_defaults() {
 fn lvs_sync_daemon_old_positional_id_warns() {
     let l = ok("global_defs {\n lvs_sync_daemon eth1 VI_1 12\n}\nvrrp_instance VI_1 {\n interface e\n virtual_router_id 7\n}\n");
     assert_eq!(
-        l.config.global_defs.lvs_sync_daemon.as_ref().unwrap().syncid,
+        l.config
+            .global_defs
+            .lvs_sync_daemon
+            .as_ref()
+            .unwrap()
+            .syncid,
         Some(12)
     );
     let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
