@@ -60,8 +60,14 @@ mod tests {
     #[test]
     fn the_sync_id_defaults_to_the_instances_vrid_and_maxlen_to_the_kernels() {
         let vi = "vrrp_instance VI_1 {\n interface e\n virtual_router_id 42\n}\n";
-        let s = settings(&format!("global_defs {{\n lvs_sync_daemon eth1 VI_1\n}}\n{vi}")).unwrap();
-        assert_eq!((s.syncid, s.send_maxlen, s.port, s.ttl), (42, 1472, 8848, 1));
+        let s = settings(&format!(
+            "global_defs {{\n lvs_sync_daemon eth1 VI_1\n}}\n{vi}"
+        ))
+        .unwrap();
+        assert_eq!(
+            (s.syncid, s.send_maxlen, s.port, s.ttl),
+            (42, 1472, 8848, 1)
+        );
         let s = settings(&format!(
             "global_defs {{\n lvs_sync_daemon eth1 VI_1 id 3 maxlen 900\n}}\n{vi}"
         ))
