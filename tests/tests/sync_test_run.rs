@@ -12,7 +12,7 @@ use lb_daemon::{
         packet::{flags, state, MessageBuilder, SyncConn},
     },
     dataplane::{
-        bpf::XdpDataplane, BackendSpec, Dataplane, Persistence, Proto, ServiceSpec, Timeouts,
+        bpf::XdpDataplane, BackendSpec, Dataplane, Mode, Persistence, Proto, ServiceSpec, Timeouts,
     },
     net::MacAddr,
 };
@@ -36,6 +36,10 @@ fn backend(i: usize) -> SocketAddr {
 
 /// rr over three backends on VIP:80, persistent (a /24) if asked.
 fn dataplane(persistent: bool) -> XdpDataplane {
+    dataplane_in(persistent, Mode::Dr)
+}
+
+fn dataplane_in(persistent: bool, mode: Mode) -> XdpDataplane {
     let object = lb_daemon::bpf_object::embedded().expect("built with `cargo xtask test`");
     let mut dp = XdpDataplane::load(object).expect("load the XDP object (are we root?)");
     dp.set_interface_mac(1, MacAddr(LB_MAC)).unwrap();
@@ -49,6 +53,7 @@ fn dataplane(persistent: bool) -> XdpDataplane {
             })
             .collect(),
     );
+    spec.mode = mode;
     if persistent {
         spec.persistence = Some(Persistence {
             timeout_secs: 300,
@@ -149,4 +154,25 @@ fn a_synced_template_keeps_a_persistent_client_on_its_backend() {
     for i in 0..3 {
         assert_eq!(dest_mac(&mut dp, 52000 + i, 0x02), MACS[1]);
     }
+}
+
+#[test]
+fn a_synced_nat_connection_brings_its_reverse_entry() {
+    let mut dp = dataplane_in(false, Mode::Nat);
+    let client = SocketAddr::new(CLIENT.into(), 53000);
+    assert_eq!(dp.nat_reverse(6, backend(2), client).unwrap(), None);
+    hear(
+        &mut dp,
+        &[record(
+            53000,
+            backend(2),
+            flags::MASQ,
+            state::TCP_ESTABLISHED,
+        )],
+    );
+    assert_eq!(
+        dp.nat_reverse(6, backend(2), client).unwrap(),
+        Some(SocketAddr::new(VIP.into(), 80)),
+        "the backend's replies find their VIP"
+    );
 }

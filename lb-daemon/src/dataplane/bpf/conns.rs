@@ -4,6 +4,8 @@
 //! Nothing else in lbd writes these tables, so the table's layout can change
 //! behind this module alone.
 
+use std::net::SocketAddr;
+
 use aya::maps::{HashMap, MapData};
 use lb_common::{maps as names, Conn, FlowKey, NatRev, PersistKey, PersistValue};
 
@@ -13,7 +15,7 @@ use crate::{
         core::Entry,
         directory::{Directory, LocalService},
     },
-    dataplane::{addr_words, DataplaneError, Mode},
+    dataplane::{addr_words, words_addr, DataplaneError, Mode},
 };
 
 impl XdpDataplane {
@@ -116,6 +118,31 @@ impl XdpDataplane {
             }
         }
         Ok(())
+    }
+
+    /// The VIP a NAT reply from `dest` to `client` is rewritten to, from
+    /// its reverse entry (what `lbctl` and tests read back).
+    pub fn nat_reverse(
+        &mut self,
+        protocol: u8,
+        dest: SocketAddr,
+        client: SocketAddr,
+    ) -> Result<Option<SocketAddr>, DataplaneError> {
+        let (dst, family) = addr_words(client.ip());
+        let key = FlowKey {
+            src: addr_words(dest.ip()).0,
+            dst,
+            sport: dest.port().to_be(),
+            dport: client.port().to_be(),
+            proto: protocol,
+            family,
+            _pad: [0; 2],
+        };
+        let map = self.object_map::<FlowKey, NatRev>(names::NAT_REV)?;
+        Ok(map
+            .get(&key, 0)
+            .ok()
+            .map(|r| SocketAddr::new(words_addr(r.vip, family), u16::from_be(r.vport))))
     }
 
     /// One of the program's own hash maps (left in the object).
