@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use super::diag::Sink;
 use super::keywords::{dispatch, kw, unsupported, Keyword};
-use super::model::{DataplaneTier, GlobalDefs, SmtpServer};
+use super::model::{DataplaneTier, GlobalDefs, LvsSyncDaemon, SmtpServer};
 use super::tree::Stmt;
 use super::values::{
-    flag_arg, one_arg, parse_u64, secs_arg, string_arg, u32_arg, uint_arg, user_arg, MAX_TIMER,
+    flag_arg, one_arg, parse_u64, secs_arg, string_arg, u32_arg, uint_arg, uint_word, user_arg,
+    MAX_TIMER,
 };
 
 static KEYWORDS: &[Keyword<GlobalDefs>] = &[
@@ -18,6 +19,7 @@ static KEYWORDS: &[Keyword<GlobalDefs>] = &[
     }),
     kw("smtp_server", smtp_server),
     kw("lvs_timeouts", lvs_timeouts),
+    kw("lvs_sync_daemon", lvs_sync_daemon),
     kw("lb_dataplane", |s, st, g| {
         let Some(w) = st.arg(0) else {
             super::values::one_arg(s, st);
@@ -135,7 +137,6 @@ static KEYWORDS: &[Keyword<GlobalDefs>] = &[
     unsupported("dynamic_interfaces"),
     unsupported("lvs_flush"),
     unsupported("lvs_flush_on_stop"),
-    unsupported("lvs_sync_daemon"),
     unsupported("vrrp_mcast_group4"),
     unsupported("vrrp_mcast_group6"),
     unsupported("vrrp_garp_lower_prio_delay"),
@@ -289,4 +290,107 @@ fn lvs_timeouts(sink: &mut Sink, st: &Stmt, g: &mut GlobalDefs) {
         }
         i += 2;
     }
+}
+
+/// Longest interface name (`IFNAMSIZ` less the NUL), as the kernel's and
+/// keepalived's check.
+const IFNAME_MAX: usize = 15;
+
+/// `lvs_sync_daemon INTERFACE [VRRP_INSTANCE | inst NAME] [id N] [maxlen N]
+/// [port N] [ttl N] [group ADDR]`, options in any order as in keepalived
+/// (which also reads a bare fourth word as the sync id, the old syntax).
+/// That the instance exists is checked once everything is read.
+fn lvs_sync_daemon(sink: &mut Sink, st: &Stmt, g: &mut GlobalDefs) {
+    if let Some(first) = &g.lvs_sync_daemon {
+        sink.error(
+            st.loc(),
+            format!("`lvs_sync_daemon` is already given at {}", first.location),
+        );
+        return;
+    }
+    let args = st.args();
+    let Some(ifname) = args.first() else {
+        sink.error(st.loc(), "`lvs_sync_daemon` needs an interface");
+        return;
+    };
+    if ifname.text.len() > IFNAME_MAX {
+        super::values::bad_value(sink, st, ifname, "an interface name is at most 15 bytes");
+        return;
+    }
+    let mut d = LvsSyncDaemon::new(ifname.text.clone(), st.loc().clone());
+    let mut i = 1;
+    while i < args.len() {
+        let key = &args[i];
+        let option = matches!(
+            key.text.as_str(),
+            "inst" | "id" | "maxlen" | "port" | "ttl" | "group"
+        );
+        if !option {
+            if i == 1 {
+                d.vrrp_instance = Some(key.text.clone());
+            } else if i == 2 && d.vrrp_instance.is_some() {
+                // The old positional sync id.
+                let Some(v) = uint_word(sink, st, key, 0, 255) else {
+                    return;
+                };
+                d.syncid = Some(v as u8);
+                sink.warn(
+                    &key.loc,
+                    "write the sync id as `id N`: the bare form is kept for old configurations",
+                );
+            } else {
+                super::values::bad_value(
+                    sink,
+                    st,
+                    key,
+                    "expected `inst`, `id`, `maxlen`, `port`, `ttl` or `group`",
+                );
+                return;
+            }
+            i += 1;
+            continue;
+        }
+        let Some(v) = args.get(i + 1) else {
+            sink.error(
+                &key.loc,
+                format!("`lvs_sync_daemon {}` needs a value", key.text),
+            );
+            return;
+        };
+        match key.text.as_str() {
+            "inst" => d.vrrp_instance = Some(v.text.clone()),
+            "id" => match uint_word(sink, st, v, 0, 255) {
+                Some(n) => d.syncid = Some(n as u8),
+                None => return,
+            },
+            // The largest UDP payload in an IPv4 datagram.
+            "maxlen" => match uint_word(sink, st, v, 1, 65535 - 20 - 8) {
+                Some(n) => d.maxlen = Some(n as u16),
+                None => return,
+            },
+            "port" => match uint_word(sink, st, v, 1, 65535) {
+                Some(n) => d.port = n as u16,
+                None => return,
+            },
+            "ttl" => match uint_word(sink, st, v, 1, 255) {
+                Some(n) => d.ttl = n as u8,
+                None => return,
+            },
+            _ => match v.text.parse::<std::net::IpAddr>() {
+                Ok(a) if a.is_multicast() => d.group = a,
+                _ => {
+                    super::values::bad_value(sink, st, v, "expected a multicast address");
+                    return;
+                }
+            },
+        }
+        i += 2;
+    }
+    // Said once, where the operator wrote it: the settings are read and
+    // checked, but until the data plane reports connections nothing is sent.
+    sink.warn(
+        st.loc(),
+        "`lvs_sync_daemon` is read and checked but connections are not synced yet",
+    );
+    g.lvs_sync_daemon = Some(d);
 }

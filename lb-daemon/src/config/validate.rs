@@ -12,6 +12,7 @@ pub(crate) fn check(c: &Config, sink: &mut Sink) {
     track_scripts(c, sink);
     sync_groups(c, sink);
     vs_groups(c, sink);
+    lvs_sync_daemon(c, sink);
 }
 
 fn unique_names(c: &Config, sink: &mut Sink) {
@@ -145,6 +146,20 @@ fn vs_groups(c: &Config, sink: &mut Sink) {
                     ),
                 );
             }
+        }
+    }
+}
+
+fn lvs_sync_daemon(c: &Config, sink: &mut Sink) {
+    let Some(d) = &c.global_defs.lvs_sync_daemon else {
+        return;
+    };
+    if let Some(name) = &d.vrrp_instance {
+        if !c.vrrp_instances.iter().any(|i| &i.name == name) {
+            sink.error(
+                &d.location,
+                format!("lvs_sync_daemon names vrrp_instance `{name}`, which is not defined"),
+            );
         }
     }
 }

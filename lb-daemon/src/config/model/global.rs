@@ -58,6 +58,9 @@ pub struct GlobalDefs {
     pub enable_script_security: bool,
     pub script_user: Option<ScriptUser>,
     pub default_interface: Option<String>,
+    /// `lvs_sync_daemon`: connection sync with the other directors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lvs_sync_daemon: Option<LvsSyncDaemon>,
     #[serde(skip)]
     pub location: Location,
 }
@@ -86,6 +89,7 @@ impl Default for GlobalDefs {
             enable_script_security: false,
             script_user: None,
             default_interface: None,
+            lvs_sync_daemon: None,
             location: Location::default(),
         }
     }
@@ -153,4 +157,41 @@ pub struct SmtpServer {
 pub struct ScriptUser {
     pub user: String,
     pub group: Option<String>,
+}
+
+/// `lvs_sync_daemon INTERFACE [VRRP_INSTANCE] [id N] [maxlen N] [port N]
+/// [ttl N] [group ADDR]`: the node whose instance is MASTER multicasts its
+/// connections in IPVS sync messages, the others receive them. Without an
+/// instance (lbd's extension) the node sends and receives all the time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LvsSyncDaemon {
+    pub interface: String,
+    pub vrrp_instance: Option<String>,
+    /// `id`; `None`: the instance's `virtual_router_id` (as keepalived), or
+    /// 0 without an instance (a receiver with id 0 hears every id, as the
+    /// kernel's).
+    pub syncid: Option<u8>,
+    /// `maxlen`: the UDP payload of a message; `None`: the kernel's default
+    /// (1500-byte MTU less headers to send, the interface's MTU to receive).
+    pub maxlen: Option<u16>,
+    pub port: u16,
+    pub ttl: u8,
+    pub group: std::net::IpAddr,
+    #[serde(skip)]
+    pub location: Location,
+}
+
+impl LvsSyncDaemon {
+    pub fn new(interface: String, location: Location) -> Self {
+        LvsSyncDaemon {
+            interface,
+            vrrp_instance: None,
+            syncid: None,
+            maxlen: None,
+            port: 8848,
+            ttl: 1,
+            group: std::net::Ipv4Addr::new(224, 0, 0, 81).into(),
+            location,
+        }
+    }
 }

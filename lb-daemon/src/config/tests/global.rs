@@ -36,12 +36,12 @@ fn global_defs_feed_instance_defaults() {
 
 #[test]
 fn unsupported_parts_warn_once_each_and_load() {
-    let l = ok("global_defs {\n lvs_sync_daemon eth0 VI_1\n}\nvrrp_track_process p {\n process nginx\n}\nvrrp_instance A {\n interface e\n virtual_router_id 1\n use_vmac\n}\n");
+    let l = ok("global_defs {\n lvs_flush\n}\nvrrp_track_process p {\n process nginx\n}\nvrrp_instance A {\n interface e\n virtual_router_id 1\n use_vmac\n}\n");
     let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
     assert_eq!(
         w,
         [
-            "t.conf:2:2: warning: `lvs_sync_daemon` is not supported yet and is ignored",
+            "t.conf:2:2: warning: `lvs_flush` is not supported yet and is ignored",
             "t.conf:4:1: warning: `vrrp_track_process` is not supported yet and is ignored",
             "t.conf:10:2: warning: `use_vmac` is not supported yet and is ignored",
         ]
@@ -120,4 +120,110 @@ fn lb_announce_keywords_set_the_table_warm_up_and_drain() {
         err.to_string(),
         "t.conf:2:20: error: invalid `lb_announce_table` value `254`: expected a table of its own (1-252 or above 255; not default, main or local)"
     );
+}
+
+const NOT_SYNCED_YET: &str =
+    "t.conf:2:2: warning: `lvs_sync_daemon` is read and checked but connections are not synced yet";
+
+/// The config of `text`, whose only diagnostic is that sync is not acted on.
+fn sync_ok(text: &str) -> Config {
+    let l = ok(text);
+    let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
+    assert_eq!(w, [NOT_SYNCED_YET]);
+    l.config
+}
+
+#[test]
+fn lvs_sync_daemon_reads_keepalived_options_with_the_kernel_defaults() {
+    let c = sync_ok("global_defs {\n lvs_sync_daemon eth1 VI_1\n}\nvrrp_instance VI_1 {\n interface e\n virtual_router_id 7\n}\n");
+    let d = c.global_defs.lvs_sync_daemon.as_ref().unwrap();
+    assert_eq!(d.interface, "eth1");
+    assert_eq!(d.vrrp_instance.as_deref(), Some("VI_1"));
+    assert_eq!(
+        (d.syncid, d.maxlen, d.port, d.ttl),
+        (None, None, 8848, 1),
+        "id defaults later to the instance's VRID, maxlen to the MTU's"
+    );
+    assert_eq!(d.group, "224.0.0.81".parse::<std::net::IpAddr>().unwrap());
+
+    let c = sync_ok("global_defs {\n lvs_sync_daemon eth1 ttl 3 group ff02::8:8 id 9 port 9000 maxlen 1400 inst VI_1\n}\nvrrp_instance VI_1 {\n interface e\n virtual_router_id 7\n}\n");
+    let d = c.global_defs.lvs_sync_daemon.as_ref().unwrap();
+    assert_eq!(d.vrrp_instance.as_deref(), Some("VI_1"));
+    assert_eq!(
+        (d.syncid, d.maxlen, d.port, d.ttl),
+        (Some(9), Some(1400), 9000, 3)
+    );
+    assert!(d.group.is_ipv6());
+
+    // lbd's extension: no instance, send and receive all the time.
+    let c = sync_ok("global_defs {\n lvs_sync_daemon eth1 id 4\n}\n");
+    let d = c.global_defs.lvs_sync_daemon.as_ref().unwrap();
+    assert_eq!((d.vrrp_instance.as_deref(), d.syncid), (None, Some(4)));
+    // Shown in the dump, as the other globals.
+    let dump = crate::config::dump::dump_json(&c);
+    assert!(dump.contains("\"lvs_sync_daemon\""), "{dump}");
+    assert!(dump.contains("\"interface\": \"eth1\""), "{dump}");
+}
+
+#[test]
+fn lvs_sync_daemon_old_positional_id_warns() {
+    let l = ok("global_defs {\n lvs_sync_daemon eth1 VI_1 12\n}\nvrrp_instance VI_1 {\n interface e\n virtual_router_id 7\n}\n");
+    assert_eq!(
+        l.config
+            .global_defs
+            .lvs_sync_daemon
+            .as_ref()
+            .unwrap()
+            .syncid,
+        Some(12)
+    );
+    let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        w,
+        [
+            NOT_SYNCED_YET,
+            "t.conf:2:28: warning: write the sync id as `id N`: the bare form is kept for old configurations",
+        ]
+    );
+}
+
+#[test]
+fn lvs_sync_daemon_bad_values_are_located_errors() {
+    for (text, want) in [
+        (
+            "global_defs {\n lvs_sync_daemon eth1 id 256\n}\n",
+            "t.conf:2:26: error: invalid `lvs_sync_daemon` value `256`: expected an integer from 0 to 255",
+        ),
+        (
+            "global_defs {\n lvs_sync_daemon eth1 ttl 0\n}\n",
+            "t.conf:2:27: error: invalid `lvs_sync_daemon` value `0`: expected an integer from 1 to 255",
+        ),
+        (
+            "global_defs {\n lvs_sync_daemon eth1 port 70000\n}\n",
+            "t.conf:2:28: error: invalid `lvs_sync_daemon` value `70000`: expected an integer from 1 to 65535",
+        ),
+        (
+            "global_defs {\n lvs_sync_daemon eth1 maxlen 65508\n}\n",
+            "t.conf:2:30: error: invalid `lvs_sync_daemon` value `65508`: expected an integer from 1 to 65507",
+        ),
+        (
+            "global_defs {\n lvs_sync_daemon eth1 group 10.0.0.1\n}\n",
+            "t.conf:2:29: error: invalid `lvs_sync_daemon` value `10.0.0.1`: expected a multicast address",
+        ),
+        (
+            "global_defs {\n lvs_sync_daemon eth1 ttl\n}\n",
+            "t.conf:2:23: error: `lvs_sync_daemon ttl` needs a value",
+        ),
+        (
+            "global_defs {\n lvs_sync_daemon\n}\n",
+            "t.conf:2:2: error: `lvs_sync_daemon` needs an interface",
+        ),
+        (
+            "global_defs {\n lvs_sync_daemon eth1 VI_9\n}\n",
+            "t.conf:2:2: warning: `lvs_sync_daemon` is read and checked but connections are not synced yet\nt.conf:2:2: error: lvs_sync_daemon names vrrp_instance `VI_9`, which is not defined",
+        ),
+    ] {
+        let err = parse_str(text, Path::new("t.conf")).unwrap_err();
+        assert_eq!(err.to_string(), want, "{text}");
+    }
 }

@@ -10,9 +10,11 @@
 //! - `install`: writing a service into the maps, step by step, and removing it;
 //! - `host`: what the program is told about the host (interfaces, tunnel
 //!   sources, timeouts);
-//! - `read`: counters, connections and installed tables read back.
+//! - `read`: counters, connections and installed tables read back;
+//! - `conns`: connection sync's writes into the connection table.
 
 mod attach;
+mod conns;
 mod host;
 mod ids;
 mod install;
