@@ -55,6 +55,8 @@ pub struct Hub {
     pub override_changes: watch::Sender<u64>,
     /// Bumped after every reload attempt, with `last_reload` set.
     pub reloads: watch::Sender<u64>,
+    /// The listeners' connection caps and counts.
+    pub listeners: super::limits::Listeners,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -77,6 +79,7 @@ impl Hub {
             overrides: Mutex::new(Overrides::default()),
             override_changes: watch::channel(0).0,
             reloads: watch::channel(0).0,
+            listeners: Default::default(),
         };
         hub.set_config(config);
         hub
