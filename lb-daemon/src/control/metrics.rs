@@ -272,6 +272,11 @@ impl Collector for ScrapeCollector {
             "Health checks say up (1) or down (0); absent without checkers",
             MetricType::Gauge,
         );
+        let mut bl_err = Family::new(
+            "lb_backend_health_local_errors",
+            "Checks that could not run for a local reason (never a failure)",
+            MetricType::Counter,
+        );
         if let Some(stats) = &s.stats {
             for (name, packets, bytes) in &stats.global {
                 gp.add(vec![("event", name.clone())], *packets);
@@ -312,11 +317,15 @@ impl Collector for ScrapeCollector {
                         health.and_then(|h| h.backends.iter().find(|x| x.addr == b.addr))
                     {
                         bh.add(bl(), hb.up);
+                        bl_err.add(
+                            bl(),
+                            hb.checkers.iter().map(|c| c.local_errors).sum::<u64>(),
+                        );
                     }
                 }
             }
         }
-        for f in [gp, gb, sp, sb, sn, sa, si, bp, bb, bn, ba, bi, bw, br, bh] {
+        for f in [gp, gb, sp, sb, sn, sa, si, bp, bb, bn, ba, bi, bw, br, bh, bl_err] {
             f.encode(&mut enc)?;
         }
 
