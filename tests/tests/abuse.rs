@@ -75,7 +75,12 @@ fn scrape(lab: &DrLab) -> String {
         .lb
         .ns
         .command("curl")
-        .args(["-sS", "--max-time", "5", &format!("http://{METRICS}/metrics")])
+        .args([
+            "-sS",
+            "--max-time",
+            "5",
+            &format!("http://{METRICS}/metrics"),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");

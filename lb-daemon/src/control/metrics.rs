@@ -325,7 +325,9 @@ impl Collector for ScrapeCollector {
                 }
             }
         }
-        for f in [gp, gb, sp, sb, sn, sa, si, bp, bb, bn, ba, bi, bw, br, bh, bl_err] {
+        for f in [
+            gp, gb, sp, sb, sn, sa, si, bp, bb, bn, ba, bi, bw, br, bh, bl_err,
+        ] {
             f.encode(&mut enc)?;
         }
 

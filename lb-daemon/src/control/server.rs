@@ -740,7 +740,10 @@ mod tests {
             r.read_line(&mut second).unwrap();
             let first: serde_json::Value = serde_json::from_str(&first).unwrap();
             assert_eq!(first["error"]["code"], "bad_request", "{first}");
-            assert!(first["error"]["message"].as_str().unwrap().contains("UTF-8"));
+            assert!(first["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("UTF-8"));
             assert!(second.contains("instances"), "{second}");
             drop(r);
             drop(s);

@@ -128,8 +128,15 @@ fn a_local_error_leaves_the_backend_as_it_was_and_is_counted() {
     assert_eq!(weights(&core, 0), vec![2, 3]);
     let snap = core.snapshot();
     let c = &snap.services[0].backends[1].checkers[0];
-    assert_eq!((c.up, c.last_result, c.local_errors), (true, Some("success"), 5));
-    assert!(c.last_local_error.as_deref().unwrap().contains("Too many open files"));
+    assert_eq!(
+        (c.up, c.last_result, c.local_errors),
+        (true, Some("success"), 5)
+    );
+    assert!(c
+        .last_local_error
+        .as_deref()
+        .unwrap()
+        .contains("Too many open files"));
     // A real failure still counts as one.
     let (step, _) = core.on_result(&k, at(9), Outcome::down("refused"));
     assert!(step.changed);
@@ -139,7 +146,12 @@ fn a_local_error_leaves_the_backend_as_it_was_and_is_counted() {
 #[test]
 fn local_socket_errors_are_told_apart_from_the_backends() {
     let target = sa("10.0.0.12:80");
-    for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::EADDRNOTAVAIL] {
+    for errno in [
+        libc::EMFILE,
+        libc::ENFILE,
+        libc::ENOBUFS,
+        libc::EADDRNOTAVAIL,
+    ] {
         let e = std::io::Error::from_raw_os_error(errno);
         assert!(matches!(
             super::socket::failed("connect to", target, &e),
