@@ -186,3 +186,56 @@ fn abuse_slow_metrics_readers_leave_memory_bounded() {
     let bound = before + 16 * 3 * page as u64 / 1024 + 32 * 1024;
     assert!(peak < bound, "peak {peak} KiB, bound {bound} KiB");
 }
+
+/// A valid file followed by blocks nested 5,000 deep.
+fn deep_config() -> String {
+    let deep = 5000;
+    format!(
+        "{}{}{}",
+        checked_config(0),
+        "vrrp_script chk {\n".repeat(deep),
+        "}\n".repeat(deep)
+    )
+}
+
+#[test]
+fn abuse_deep_nesting_is_a_located_error_at_lbd_t_reload_and_sighup() {
+    let dir = std::env::temp_dir().join(format!("lb-abuse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let deep = dir.join("deep.conf");
+    std::fs::write(&deep, deep_config()).unwrap();
+    let out = std::process::Command::new(lb_tests::bin("lbd"))
+        .arg("-t")
+        .arg("-f")
+        .arg(&deep)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    // The 33rd `{`: after the 18 lines of the valid part.
+    assert!(
+        err.contains(&format!("{}:51:", deep.display())) && err.contains("nested more than 32"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let mut lab = DrLab::new().expect("lab");
+    start(&mut lab, &checked_config(0));
+    let path = lab.write_config("abuse.conf", &deep_config()).unwrap();
+    let out = lab.lbctl(&["reload"]).unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("nested more than 32"), "{said}");
+    assert!(said.contains(&path.display().to_string()), "{said}");
+    lab.signal_lbd(libc::SIGHUP).unwrap();
+    // The main loop's own line (the control socket's refusal logs another).
+    lab.wait_lbd_log(
+        "reload refused: the running configuration is kept",
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", lab.lbd_log()));
+    // Still running, still serving the running configuration.
+    let out = lab.lbctl(&["status", "--json"]).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", lab.lbd_log());
+    assert_eq!(lab.spread(2).len(), 2);
+}
