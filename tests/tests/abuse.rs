@@ -223,7 +223,8 @@ fn abuse_deep_nesting_is_a_located_error_at_lbd_t_reload_and_sighup() {
     start(&mut lab, &checked_config(0));
     let path = lab.write_config("abuse.conf", &deep_config()).unwrap();
     let out = lab.lbctl(&["reload"]).unwrap();
-    let said = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let said =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("nested more than 32"), "{said}");
     assert!(said.contains(&path.display().to_string()), "{said}");

@@ -411,7 +411,11 @@ mod tests {
         );
         // What follows the deep block is still read.
         assert_eq!(stmts.last().unwrap().keyword(), "global_defs");
-        let ok = format!("{}{}", "a {\n".repeat(MAX_BLOCK_DEPTH), "}\n".repeat(MAX_BLOCK_DEPTH));
+        let ok = format!(
+            "{}{}",
+            "a {\n".repeat(MAX_BLOCK_DEPTH),
+            "}\n".repeat(MAX_BLOCK_DEPTH)
+        );
         assert!(tree(&ok).1.is_empty());
     }
 
