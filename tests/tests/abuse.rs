@@ -240,3 +240,32 @@ fn abuse_deep_nesting_is_a_located_error_at_lbd_t_reload_and_sighup() {
     assert_eq!(out.status.code(), Some(0), "{}", lab.lbd_log());
     assert_eq!(lab.spread(2).len(), 2);
 }
+
+#[test]
+fn abuse_lbctl_output_into_a_closed_pipe_does_not_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = std::env::temp_dir().join(format!("lb-abuse-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("big.conf");
+    // More output than a pipe holds: lbctl is still writing when it closes.
+    std::fs::write(&path, checked_config(1000)).unwrap();
+    let mut child = std::process::Command::new(lb_tests::bin("lbctl"))
+        .args(["config", "dump"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?} {err}",
+        out.status
+    );
+}
