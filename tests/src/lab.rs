@@ -356,6 +356,39 @@ impl DrLab {
         self.start_lbd_env(config, ready, &args, env)
     }
 
+    /// As [`DrLab::start_lbd_full`] (native XDP), with lbd run under
+    /// `wrapper` (e.g. `prlimit --nofile=1024:1024 --`).
+    pub fn start_lbd_wrapped(
+        &mut self,
+        config: &Path,
+        ready: usize,
+        wrapper: &[&str],
+        args: &[String],
+    ) -> Result<()> {
+        self.lbd_starts += 1;
+        let log = self.lbd_log_path();
+        let mut cmd = self.lb.ns.command(wrapper[0]);
+        cmd.args(&wrapper[1..])
+            .arg(crate::bin("lbd"))
+            .arg("-f")
+            .arg(config)
+            .args(["--interface", "eth0", "--xdp-mode", "native"])
+            .arg("--control-socket")
+            .arg(self.control_socket())
+            .args(args);
+        let child = start_lbd(cmd, &log, ready)?;
+        self.children.push(("lbd".into(), child));
+        Ok(())
+    }
+
+    /// lbd's process id.
+    pub fn lbd_pid(&self) -> Option<u32> {
+        self.children
+            .iter()
+            .find(|(n, _)| n == "lbd")
+            .map(|(_, c)| c.id())
+    }
+
     /// Starts `lbd` on eth0 and waits until `ready` backends of a service
     /// have a MAC. Each start logs to a file of its own (`lbd.log`,
     /// `lbd-2.log`, ...); `lbd_log` reads the latest.

@@ -16,6 +16,12 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(code as u8);
     }
     init_logging(args.log_detail);
+    // Health checks, listeners and the data plane share one descriptor
+    // table: use all the hard limit allows.
+    match control::limits::raise_nofile_limit() {
+        Ok(n) => tracing::debug!(nofile = n, "file descriptor limit"),
+        Err(e) => tracing::warn!("cannot raise the file descriptor limit: {e}"),
+    }
     let control_socket =
         (args.control_socket != "none").then(|| PathBuf::from(&args.control_socket));
     let run_dir = args

@@ -16,6 +16,11 @@ use super::model::Location;
 /// defeated path canonicalisation); stop there rather than recurse forever.
 const MAX_INCLUDE_DEPTH: usize = 32;
 
+/// Blocks nest at most this deep (keepalived's deepest is 3 or 4). Deeper
+/// input is a located error, skipped without recursion, so no file can
+/// overflow the parser's (or a later pass's) stack.
+pub(crate) const MAX_BLOCK_DEPTH: usize = 32;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Word {
     pub text: String,
@@ -99,7 +104,7 @@ fn identity(path: &Path) -> PathBuf {
 fn build(text: &str, file: &Path, sink: &mut Sink) -> Vec<Stmt> {
     let toks = lex(text, file, sink);
     let mut pos = 0;
-    let mut out = parse_block(&toks, &mut pos, file, None, sink);
+    let mut out = parse_block(&toks, &mut pos, file, None, 0, sink);
     // Stray `}` at top level end `parse_block` early; report and go on.
     while pos < toks.len() {
         let t = &toks[pos];
@@ -108,7 +113,7 @@ fn build(text: &str, file: &Path, sink: &mut Sink) -> Vec<Stmt> {
             "unexpected `}`: no block is open here",
         );
         pos += 1;
-        out.extend(parse_block(&toks, &mut pos, file, None, sink));
+        out.extend(parse_block(&toks, &mut pos, file, None, 0, sink));
     }
     out
 }
@@ -120,6 +125,7 @@ fn parse_block(
     pos: &mut usize,
     file: &Path,
     open: Option<(&Location, &str)>,
+    depth: usize,
     sink: &mut Sink,
 ) -> Vec<Stmt> {
     let mut stmts: Vec<Stmt> = Vec::new();
@@ -162,7 +168,16 @@ fn parse_block(
                         }
                     })
                     .unwrap_or_default();
-                let inner = parse_block(toks, pos, file, Some((&loc, &owner_name)), sink);
+                let inner = if depth >= MAX_BLOCK_DEPTH {
+                    sink.error(
+                        &loc,
+                        format!("blocks nested more than {MAX_BLOCK_DEPTH} deep"),
+                    );
+                    skip_block(toks, pos);
+                    Vec::new()
+                } else {
+                    parse_block(toks, pos, file, Some((&loc, &owner_name)), depth + 1, sink)
+                };
                 let block = Block {
                     open: loc.clone(),
                     stmts: inner,
@@ -212,6 +227,25 @@ fn parse_block(
         );
     }
     stmts
+}
+
+/// Skips the rest of a block whose `{` was just read, nested blocks
+/// included, by counting (no recursion).
+fn skip_block(toks: &[Token], pos: &mut usize) {
+    let mut open = 1usize;
+    while let Some(t) = toks.get(*pos) {
+        *pos += 1;
+        match t.kind {
+            TokKind::Open => open += 1,
+            TokKind::Close => {
+                open -= 1;
+                if open == 0 {
+                    return;
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Replaces every `include PATTERN` statement (at any depth) with the
@@ -358,6 +392,31 @@ mod tests {
         let (st, d) = tree("a 1 {\n b 2\n}\nc\n\n{\n d\n}\ne { f 1 } g\nh { i { j } }\n");
         assert!(d.is_empty(), "{d:?}");
         assert_eq!(shape(&st), "a 1{b 2};c{d};e{f 1};g;h{i{j}}");
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_a_located_error_not_a_stack_overflow() {
+        let deep = 100_000;
+        let text = format!(
+            "{}{}\nglobal_defs {{\n}}\n",
+            "a {\n".repeat(deep),
+            "}\n".repeat(deep)
+        );
+        let (stmts, errors) = tree(&text);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains(&format!(":{}:", MAX_BLOCK_DEPTH + 1))
+                && errors[0].contains("nested more than 32 deep"),
+            "{errors:?}"
+        );
+        // What follows the deep block is still read.
+        assert_eq!(stmts.last().unwrap().keyword(), "global_defs");
+        let ok = format!(
+            "{}{}",
+            "a {\n".repeat(MAX_BLOCK_DEPTH),
+            "}\n".repeat(MAX_BLOCK_DEPTH)
+        );
+        assert!(tree(&ok).1.is_empty());
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub struct Hub {
     pub reloads: watch::Sender<u64>,
     /// `lb_announce_table`: what is announced, or why not.
     pub announce: RwLock<Vec<super::protocol::AnnounceInfo>>,
+    /// The listeners' connection caps and counts.
+    pub listeners: super::limits::Listeners,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -80,6 +82,7 @@ impl Hub {
             override_changes: watch::channel(0).0,
             reloads: watch::channel(0).0,
             announce: RwLock::new(Vec::new()),
+            listeners: Default::default(),
         };
         hub.set_config(config);
         hub

@@ -19,6 +19,7 @@ use tokio::{
 use tracing::debug;
 
 use super::hub::Hub;
+use super::limits::{METRICS_READ, WRITE_TIMEOUT};
 use super::protocol::{unix_ms, ProtoName, VrrpInstance};
 use crate::dataplane::Stats;
 use crate::health::Snapshot;
@@ -32,6 +33,8 @@ pub struct Scrape {
     pub started_unix_ms: u64,
     pub config_loaded_unix_ms: Option<u64>,
     pub last_reload_ok: Option<bool>,
+    /// (listener, open connections, refused connections).
+    pub listeners: Vec<(&'static str, usize, u64)>,
 }
 
 pub async fn gather(hub: &Hub) -> Scrape {
@@ -45,6 +48,7 @@ pub async fn gather(hub: &Hub) -> Scrape {
         started_unix_ms: unix_ms(hub.started),
         config_loaded_unix_ms: state.config_loaded.map(unix_ms),
         last_reload_ok: state.last_reload.as_ref().map(|r| r.ok),
+        listeners: hub.listeners.figures(),
     }
 }
 
@@ -174,6 +178,22 @@ impl Collector for ScrapeCollector {
             reload_ok.add(vec![], ok);
         }
         reload_ok.encode(&mut enc)?;
+        let mut lc = Family::new(
+            "lb_listener_connections",
+            "Open connections to lbd's listeners (control socket, metrics)",
+            MetricType::Gauge,
+        );
+        let mut lr = Family::new(
+            "lb_listener_refused",
+            "Connections closed at once because the listener was at its cap",
+            MetricType::Counter,
+        );
+        for (name, open, refused) in &s.listeners {
+            lc.add(vec![("listener", name.to_string())], *open as u64);
+            lr.add(vec![("listener", name.to_string())], *refused);
+        }
+        lc.encode(&mut enc)?;
+        lr.encode(&mut enc)?;
 
         // Data plane: global counters.
         let mut gp = Family::new(
@@ -252,6 +272,11 @@ impl Collector for ScrapeCollector {
             "Health checks say up (1) or down (0); absent without checkers",
             MetricType::Gauge,
         );
+        let mut bl_err = Family::new(
+            "lb_backend_health_local_errors",
+            "Checks that could not run for a local reason (never a failure)",
+            MetricType::Counter,
+        );
         if let Some(stats) = &s.stats {
             for (name, packets, bytes) in &stats.global {
                 gp.add(vec![("event", name.clone())], *packets);
@@ -292,11 +317,17 @@ impl Collector for ScrapeCollector {
                         health.and_then(|h| h.backends.iter().find(|x| x.addr == b.addr))
                     {
                         bh.add(bl(), hb.up);
+                        bl_err.add(
+                            bl(),
+                            hb.checkers.iter().map(|c| c.local_errors).sum::<u64>(),
+                        );
                     }
                 }
             }
         }
-        for f in [gp, gb, sp, sb, sn, sa, si, bp, bb, bn, ba, bi, bw, br, bh] {
+        for f in [
+            gp, gb, sp, sb, sn, sa, si, bp, bb, bn, ba, bi, bw, br, bh, bl_err,
+        ] {
             f.encode(&mut enc)?;
         }
 
@@ -352,11 +383,20 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>) {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
+        // Past the cap: a short 503 if the socket buffer takes it, and the
+        // connection closed at once.
+        let Some(slot) = hub.listeners.metrics.admit() else {
+            let _ = stream.try_write(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            continue;
+        };
         let hub = hub.clone();
         tokio::spawn(async move {
             if let Err(e) = http(stream, &hub).await {
                 debug!(%peer, "metrics connection: {e}");
             }
+            drop(slot);
         });
     }
 }
@@ -374,7 +414,7 @@ async fn http(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
         }
         Ok::<_, std::io::Error>(())
     };
-    tokio::time::timeout(Duration::from_secs(10), read)
+    tokio::time::timeout(METRICS_READ, read)
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request timeout"))??;
     let head = String::from_utf8_lossy(&buf);
@@ -401,9 +441,15 @@ async fn http(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.shutdown().await
+    // A client that does not read is cut off: the page is freed with it.
+    let write = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    tokio::time::timeout(WRITE_TIMEOUT, write)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "write timeout"))?
 }
 
 #[cfg(test)]

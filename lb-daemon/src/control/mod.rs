@@ -20,6 +20,7 @@
 
 pub mod client;
 pub mod hub;
+pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod overrides;

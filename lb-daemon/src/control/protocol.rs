@@ -300,6 +300,10 @@ pub struct HealthInfo {
     pub last_check_unix_ms: Option<u64>,
     pub last_change_unix_ms: Option<u64>,
     pub failure: Option<String>,
+    /// Checks that could not run for a local reason (descriptors, buffers,
+    /// addresses); they never mark a backend down.
+    #[serde(default)]
+    pub local_errors: u64,
     pub checkers: Vec<CheckerInfo>,
 }
 
@@ -311,6 +315,10 @@ pub struct CheckerInfo {
     pub last_result: Option<String>,
     pub last_check_unix_ms: Option<u64>,
     pub failure: Option<String>,
+    #[serde(default)]
+    pub local_errors: u64,
+    #[serde(default)]
+    pub last_local_error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

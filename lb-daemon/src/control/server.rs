@@ -18,6 +18,7 @@ use tokio::{
 use tracing::{debug, error, info, warn};
 
 use super::hub::Hub;
+use super::limits::{CONTROL_IDLE, CONTROL_MAX_CONNS, WRITE_TIMEOUT};
 use super::protocol::{
     service_name, ActionResult, BackendsResult, Command, ConnsResult, ErrorCode, InterfaceInfo,
     OverrideInfo, ReloadInfo, ReloadResult, Request, Response, ServiceRef, ServicesResult, Source,
@@ -193,16 +194,63 @@ pub async fn serve(listener: UnixListener, hub: Arc<Hub>, gid: u32) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
+                // Past the cap: told so (if its buffer takes the line) and
+                // closed at once, so the descriptor is free again.
+                let Some(slot) = hub.listeners.control.admit() else {
+                    let _ = stream.try_write(&refusal_line());
+                    continue;
+                };
                 let hub = hub.clone();
                 tokio::spawn(async move {
                     if let Err(e) = connection(stream, hub, gid).await {
                         debug!("control connection: {e}");
                     }
+                    drop(slot);
                 });
             }
             Err(e) => {
                 warn!("control socket accept: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+fn refusal_line() -> Vec<u8> {
+    let r = Response::error(
+        ErrorCode::Unavailable,
+        format!("too many control connections (at most {CONTROL_MAX_CONNS}); try again"),
+    );
+    let mut line = serde_json::to_vec(&r).unwrap_or_default();
+    line.push(b'\n');
+    line
+}
+
+/// One request line of at most [`MAX_LINE`] bytes, read within
+/// [`CONTROL_IDLE`]; never buffers more than that.
+enum Line {
+    Request(Vec<u8>),
+    TooLong,
+    Closed,
+}
+
+async fn read_request(rd: &mut (impl AsyncBufReadExt + Unpin)) -> io::Result<Line> {
+    let mut buf = Vec::new();
+    let mut limited = (&mut *rd).take(MAX_LINE as u64 + 1);
+    let read = limited.read_until(b'\n', &mut buf);
+    match tokio::time::timeout(CONTROL_IDLE, read).await {
+        Err(_) => Ok(Line::Closed),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(0)) => Ok(Line::Closed),
+        Ok(Ok(_)) => {
+            if buf.last() == Some(&b'\n') {
+                buf.pop();
+                Ok(Line::Request(buf))
+            } else if buf.len() > MAX_LINE {
+                Ok(Line::TooLong)
+            } else {
+                // The end of the stream without a newline: one last request.
+                Ok(Line::Request(buf))
             }
         }
     }
@@ -228,17 +276,23 @@ async fn connection(stream: UnixStream, hub: Arc<Hub>, gid: u32) -> io::Result<(
         );
         return write_line(&mut wr, &r).await;
     }
-    let mut lines = BufReader::new(rd.take(16 * 1024 * 1024)).lines();
+    let mut rd = BufReader::new(rd);
     loop {
-        let line = match tokio::time::timeout(Duration::from_secs(300), lines.next_line()).await {
-            Ok(Ok(Some(l))) => l,
-            Ok(Ok(None)) | Err(_) => return Ok(()),
-            Ok(Err(e)) => return Err(e),
+        let line = match read_request(&mut rd).await? {
+            Line::Request(l) => l,
+            Line::Closed => return Ok(()),
+            Line::TooLong => {
+                // The rest of the line is not read: the connection closes.
+                let r = Response::error(
+                    ErrorCode::BadRequest,
+                    format!("request line too long (at most {MAX_LINE} bytes)"),
+                );
+                return write_line(&mut wr, &r).await;
+            }
         };
-        let response = if line.len() > MAX_LINE {
-            Response::error(ErrorCode::BadRequest, "request line too long")
-        } else {
-            match serde_json::from_str::<serde_json::Value>(&line) {
+        let response = match std::str::from_utf8(&line) {
+            Err(e) => Response::error(ErrorCode::BadRequest, format!("not UTF-8: {e}")),
+            Ok(line) => match serde_json::from_str::<serde_json::Value>(line) {
                 Err(e) => Response::error(ErrorCode::BadRequest, format!("not JSON: {e}")),
                 Ok(v) if v.get("version").and_then(|v| v.as_u64()) != Some(u64::from(VERSION)) => {
                     Response::error(
@@ -250,7 +304,7 @@ async fn connection(stream: UnixStream, hub: Arc<Hub>, gid: u32) -> io::Result<(
                     Err(e) => Response::error(ErrorCode::BadRequest, e.to_string()),
                     Ok(req) => handle(&hub, req.command, &peer).await,
                 },
-            }
+            },
         };
         write_line(&mut wr, &response).await?;
     }
@@ -259,8 +313,13 @@ async fn connection(stream: UnixStream, hub: Arc<Hub>, gid: u32) -> io::Result<(
 async fn write_line(wr: &mut (impl AsyncWriteExt + Unpin), r: &Response) -> io::Result<()> {
     let mut line = serde_json::to_vec(r).map_err(io::Error::other)?;
     line.push(b'\n');
-    wr.write_all(&line).await?;
-    wr.flush().await
+    let write = async {
+        wr.write_all(&line).await?;
+        wr.flush().await
+    };
+    tokio::time::timeout(WRITE_TIMEOUT, write)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "write timeout"))?
 }
 
 fn failure((code, message): (ErrorCode, String)) -> Response {
@@ -628,6 +687,96 @@ mod tests {
         server.abort();
         drop(guard);
         assert!(!path.exists(), "the socket is removed with its guard");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn long_lines_bad_utf8_and_connections_past_the_cap_are_answered() {
+        let dir = std::env::temp_dir().join(format!("lb-ctl-cap-{}", std::process::id()));
+        let path = dir.join("lbd.sock");
+        let config = crate::config::parse_str("", Path::new("t.conf"))
+            .unwrap()
+            .config;
+        let hub = Arc::new(Hub::new("t.conf".into(), &config));
+        // SAFETY: getegid cannot fail.
+        let gid = unsafe { libc::getegid() };
+        let (listener, guard) = bind(&path, gid).unwrap();
+        let server = tokio::spawn(serve(listener, hub.clone(), gid));
+        let p = path.clone();
+        let h = hub.clone();
+        tokio::task::spawn_blocking(move || {
+            // 4 MiB without a newline: refused once 64 KiB are in, and the
+            // connection closed long before the rest is sent.
+            let mut s = std::os::unix::net::UnixStream::connect(&p).unwrap();
+            let mut reader = s.try_clone().unwrap();
+            let writer = std::thread::spawn(move || {
+                let chunk = vec![b'x'; 64 * 1024];
+                let mut sent = 0usize;
+                for _ in 0..64 {
+                    match s.write_all(&chunk) {
+                        Ok(()) => sent += chunk.len(),
+                        Err(_) => break,
+                    }
+                }
+                sent
+            });
+            let mut answer = String::new();
+            std::io::BufReader::new(&mut reader)
+                .read_line(&mut answer)
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+            assert_eq!(v["error"]["code"], "bad_request", "{v}");
+            assert!(v["error"]["message"].as_str().unwrap().contains("too long"));
+            let sent = writer.join().unwrap();
+            assert!(sent < 4 * 1024 * 1024, "all {sent} bytes were taken");
+
+            // Invalid UTF-8: an answer, and the connection still serves.
+            let mut s = std::os::unix::net::UnixStream::connect(&p).unwrap();
+            s.write_all(b"\xff\xfe\n{\"version\":1,\"command\":\"vrrp\"}\n")
+                .unwrap();
+            let mut r = std::io::BufReader::new(&s);
+            let mut first = String::new();
+            r.read_line(&mut first).unwrap();
+            let mut second = String::new();
+            r.read_line(&mut second).unwrap();
+            let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+            assert_eq!(first["error"]["code"], "bad_request", "{first}");
+            assert!(first["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("UTF-8"));
+            assert!(second.contains("instances"), "{second}");
+            drop(r);
+            drop(s);
+
+            // The cap: idle connections up to it, then the next is told so
+            // and closed; a slot frees when a connection goes.
+            let wait_open = |n: usize| {
+                for _ in 0..500 {
+                    if h.listeners.control.current() == n {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                panic!("{} open, not {n}", h.listeners.control.current());
+            };
+            wait_open(0);
+            let mut idle: Vec<_> = (0..CONTROL_MAX_CONNS)
+                .map(|_| std::os::unix::net::UnixStream::connect(&p).unwrap())
+                .collect();
+            wait_open(CONTROL_MAX_CONNS);
+            let refused = ask(&p, r#"{"version":1,"command":"vrrp"}"#);
+            assert_eq!(refused["error"]["code"], "unavailable", "{refused}");
+            assert_eq!(h.listeners.control.refused(), 1);
+            idle.pop();
+            wait_open(CONTROL_MAX_CONNS - 1);
+            let served = ask(&p, r#"{"version":1,"command":"vrrp"}"#);
+            assert_eq!(served["result"]["instances"], serde_json::json!([]));
+        })
+        .await
+        .unwrap();
+        server.abort();
+        drop(guard);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

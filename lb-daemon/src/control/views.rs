@@ -123,6 +123,7 @@ fn health_info(b: &health::core::BackendHealth) -> HealthInfo {
         last_check_unix_ms: latest.and_then(|c| c.last_check_unix_ms),
         last_change_unix_ms: b.last_change_unix_ms,
         failure: b.checkers.iter().find_map(|c| c.failure.clone()),
+        local_errors: b.checkers.iter().map(|c| c.local_errors).sum(),
         checkers: b
             .checkers
             .iter()
@@ -133,6 +134,8 @@ fn health_info(b: &health::core::BackendHealth) -> HealthInfo {
                 last_result: c.last_result.map(str::to_string),
                 last_check_unix_ms: c.last_check_unix_ms,
                 failure: c.failure.clone(),
+                local_errors: c.local_errors,
+                last_local_error: c.last_local_error.clone(),
             })
             .collect(),
     }

@@ -40,6 +40,12 @@ pub enum Outcome {
     Down {
         reason: String,
     },
+    /// The probe could not run for a reason of this host (out of file
+    /// descriptors or buffers, no local address): says nothing about the
+    /// backend, which stays as it was; counted and retried.
+    LocalError {
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -66,6 +72,9 @@ pub struct CheckerState {
     pub last_change: Option<SystemTime>,
     /// Why the last failed probe failed; cleared by a success.
     pub failure: Option<String>,
+    /// Probes that could not run (local errors), and the last one's reason.
+    pub local_errors: u64,
+    pub last_local_error: Option<String>,
 }
 
 /// What a result means for the checker.
@@ -92,10 +101,22 @@ impl CheckerState {
             } else {
                 None
             },
+            local_errors: 0,
+            last_local_error: None,
         }
     }
 
     pub fn on_outcome(&mut self, t: &Timing, now: SystemTime, outcome: Outcome) -> Step {
+        if let Outcome::LocalError { reason } = outcome {
+            // Neither a success nor a failure: the state, retries and last
+            // result stay; tried again after `delay_before_retry`.
+            self.local_errors += 1;
+            self.last_local_error = Some(reason);
+            return Step {
+                next: t.delay_before_retry,
+                changed: false,
+            };
+        }
         self.last_check = Some(now);
         let mut next = t.delay_loop;
         let mut changed = false;
@@ -113,6 +134,7 @@ impl CheckerState {
                     changed = true;
                 }
             }
+            Outcome::LocalError { .. } => unreachable!("handled above"),
             Outcome::Down { reason } => {
                 self.last_ok = Some(false);
                 if (self.up || !self.has_run) && self.retry_it >= t.retry {
@@ -513,6 +535,8 @@ impl Core {
                             last_change_unix_ms: ms(c.last_change),
                             failure: c.failure.clone(),
                             dynamic_weight: c.dynamic_weight,
+                            local_errors: c.local_errors,
+                            last_local_error: c.last_local_error.clone(),
                         })
                     })
                     .collect();
@@ -629,4 +653,7 @@ pub struct CheckerHealth {
     pub last_change_unix_ms: Option<u64>,
     pub failure: Option<String>,
     pub dynamic_weight: Option<u32>,
+    /// Probes that could not run for a local reason (never a failure).
+    pub local_errors: u64,
+    pub last_local_error: Option<String>,
 }

@@ -64,10 +64,10 @@ pub async fn probe(spec: &ProbeSpec) -> Outcome {
     };
     let sock = match socket::udp(spec).await {
         Ok(s) => s,
-        Err(e) => return Outcome::down(socket::reason("UDP socket to", spec.target, &e)),
+        Err(e) => return socket::failed("UDP socket to", spec.target, &e),
     };
     if let Err(e) = sock.send(&msg).await {
-        return Outcome::down(socket::reason("sending the query to", spec.target, &e));
+        return socket::failed("sending the query to", spec.target, &e);
     }
     let deadline = Instant::now() + spec.connect_timeout;
     let mut buf = [0u8; 1500];
@@ -84,7 +84,7 @@ pub async fn probe(spec: &ProbeSpec) -> Outcome {
             Ok(Err(e)) if e.kind() == ErrorKind::ConnectionRefused => {
                 return Outcome::down(format!("{}: ICMP port unreachable", spec.target))
             }
-            Ok(Err(e)) => return Outcome::down(socket::reason("receiving from", spec.target, &e)),
+            Ok(Err(e)) => return socket::failed("receiving from", spec.target, &e),
             Ok(Ok(n)) if n >= 12 => {
                 let rid = u16::from_be_bytes([buf[0], buf[1]]);
                 let flags = u16::from_be_bytes([buf[2], buf[3]]);

@@ -37,3 +37,23 @@ pub async fn udp(spec: &ProbeSpec) -> io::Result<UdpSocket> {
 pub fn reason(what: &str, target: SocketAddr, e: &io::Error) -> String {
     format!("{what} {target}: {e}")
 }
+
+/// Whether `e` is this host's trouble (descriptors, buffers, addresses),
+/// not the backend's.
+pub fn is_local(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL)
+    )
+}
+
+/// A socket error as a probe's result: a local error leaves the backend
+/// as it was.
+pub fn failed(what: &str, target: SocketAddr, e: &io::Error) -> super::core::Outcome {
+    let reason = reason(what, target, e);
+    if is_local(e) {
+        super::core::Outcome::LocalError { reason }
+    } else {
+        super::core::Outcome::Down { reason }
+    }
+}

@@ -9,7 +9,7 @@ use super::socket;
 pub async fn probe(spec: &ProbeSpec) -> Outcome {
     match timeout(spec.connect_timeout, socket::connect(spec)).await {
         Ok(Ok(_stream)) => Outcome::up(),
-        Ok(Err(e)) => Outcome::down(socket::reason("connect to", spec.target, &e)),
+        Ok(Err(e)) => socket::failed("connect to", spec.target, &e),
         Err(_) => Outcome::down(format!(
             "connect to {}: no answer within {:?}",
             spec.target, spec.connect_timeout

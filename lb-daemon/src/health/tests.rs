@@ -108,6 +108,66 @@ fn failures_are_retried_then_the_backend_goes_down_and_one_success_brings_it_bac
 }
 
 #[test]
+fn a_local_error_leaves_the_backend_as_it_was_and_is_counted() {
+    let (mut core, _) = Core::new(plan_of(TWO), None, at(0));
+    let k = key(&core, 0, "10.0.0.12:80");
+    core.on_result(&k, at(1), Outcome::up());
+    // retry 0 for this backend: one failure would take it out.
+    for i in 0..5 {
+        let (step, actions) = core.on_result(
+            &k,
+            at(2 + i),
+            Outcome::LocalError {
+                reason: "connect to 10.0.0.12:80: Too many open files (os error 24)".into(),
+            },
+        );
+        assert!(!step.changed && actions.is_empty(), "{actions:?}");
+        // delay_before_retry (its default, 1 s), not a failure's delay_loop.
+        assert_eq!(step.next, Duration::from_secs(1));
+    }
+    assert_eq!(weights(&core, 0), vec![2, 3]);
+    let snap = core.snapshot();
+    let c = &snap.services[0].backends[1].checkers[0];
+    assert_eq!(
+        (c.up, c.last_result, c.local_errors),
+        (true, Some("success"), 5)
+    );
+    assert!(c
+        .last_local_error
+        .as_deref()
+        .unwrap()
+        .contains("Too many open files"));
+    // A real failure still counts as one.
+    let (step, _) = core.on_result(&k, at(9), Outcome::down("refused"));
+    assert!(step.changed);
+    assert_eq!(weights(&core, 0), vec![2, 0]);
+}
+
+#[test]
+fn local_socket_errors_are_told_apart_from_the_backends() {
+    let target = sa("10.0.0.12:80");
+    for errno in [
+        libc::EMFILE,
+        libc::ENFILE,
+        libc::ENOBUFS,
+        libc::EADDRNOTAVAIL,
+    ] {
+        let e = std::io::Error::from_raw_os_error(errno);
+        assert!(matches!(
+            super::socket::failed("connect to", target, &e),
+            Outcome::LocalError { .. }
+        ));
+    }
+    for errno in [libc::ECONNREFUSED, libc::EHOSTUNREACH, libc::ETIMEDOUT] {
+        let e = std::io::Error::from_raw_os_error(errno);
+        assert!(matches!(
+            super::socket::failed("connect to", target, &e),
+            Outcome::Down { .. }
+        ));
+    }
+}
+
+#[test]
 fn retry_zero_goes_down_on_the_first_failure_and_a_retry_success_resets() {
     let (mut core, _) = Core::new(plan_of(TWO), None, at(0));
     let k12 = key(&core, 0, "10.0.0.12:80");

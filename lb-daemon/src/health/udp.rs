@@ -20,10 +20,10 @@ pub async fn probe(spec: &ProbeSpec) -> Outcome {
     let payload = u.payload.as_deref().map(unhex).unwrap_or_default();
     let sock = match socket::udp(spec).await {
         Ok(s) => s,
-        Err(e) => return Outcome::down(socket::reason("UDP socket to", spec.target, &e)),
+        Err(e) => return socket::failed("UDP socket to", spec.target, &e),
     };
     if let Err(e) = sock.send(&payload).await {
-        return Outcome::down(socket::reason("sending to", spec.target, &e));
+        return socket::failed("sending to", spec.target, &e);
     }
     let min = u.min_reply_length.unwrap_or(0) as usize;
     let max = u.max_reply_length.unwrap_or(255) as usize;
@@ -43,7 +43,7 @@ pub async fn probe(spec: &ProbeSpec) -> Outcome {
         Ok(Err(e)) if e.kind() == ErrorKind::ConnectionRefused => {
             Outcome::down(format!("{}: ICMP port unreachable", spec.target))
         }
-        Ok(Err(e)) => Outcome::down(socket::reason("receiving from", spec.target, &e)),
+        Ok(Err(e)) => socket::failed("receiving from", spec.target, &e),
         Err(_) if u.require_reply => Outcome::down(format!(
             "no reply from {} within {:?}",
             spec.target, spec.connect_timeout

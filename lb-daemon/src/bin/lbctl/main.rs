@@ -22,6 +22,10 @@ use clap::Parser;
 use lb_cli::lbctl::{Args, Command};
 
 fn main() -> std::process::ExitCode {
+    // Rust ignores SIGPIPE, so a closed output pipe (`lbctl ... | head`)
+    // made println! panic (exit 101); end quietly like other Unix tools.
+    // SAFETY: restoring the default disposition before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let args = Args::parse();
     let result = match &args.command {
         Command::Status => status::run(&args),
