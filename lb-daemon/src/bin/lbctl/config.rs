@@ -13,7 +13,12 @@ pub fn run(c: &ConfigCommand) -> Result<(), Failure> {
                 _ => Err(Failure::new(Code::Failed, "")),
             }
         }
-        ConfigCommand::Dump { file } => match lb_daemon::config::load(file) {
+        // What lbd would run if started with the file: the errors whose bad
+        // part is skipped are printed, as keepalived does, and the rest runs.
+        ConfigCommand::Dump { file } => match lb_daemon::config::load_for(
+            file,
+            lb_daemon::config::Mode::Start,
+        ) {
             Ok(loaded) => {
                 for w in &loaded.warnings {
                     eprintln!("{w}");
