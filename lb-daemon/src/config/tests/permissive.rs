@@ -111,7 +111,14 @@ fn binary_garbage_and_missing_include_are_structural() {
     assert!(load_for(&f, Mode::Start).is_ok());
     std::fs::write(&f, format!("{BASE}include nope.conf\n")).unwrap();
     assert!(load_for(&f, Mode::Reload).is_err());
-    assert_eq!(load_for(&f, Mode::Start).unwrap().config.vrrp_instances.len(), 1);
+    assert_eq!(
+        load_for(&f, Mode::Start)
+            .unwrap()
+            .config
+            .vrrp_instances
+            .len(),
+        1
+    );
     // keepalived does not start without its main file.
     assert!(load_for(&dir.join("missing.conf"), Mode::Start).is_err());
 }

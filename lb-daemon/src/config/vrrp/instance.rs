@@ -83,12 +83,26 @@ fn blank_instance() -> VrrpInstance {
     }
 }
 
+/// keepalived does not start when `state`, `priority`, `advert_int`,
+/// `auth_type` or `auth_pass` has no value (checked against 2.2.7): the
+/// missing value is fatal, not skipped.
+pub(super) fn bare_is_fatal(s: &mut Sink, st: &Stmt) -> bool {
+    if st.arg(0).is_none() {
+        s.fatal(st.loc(), format!("`{}` needs a value", st.keyword()));
+        return true;
+    }
+    false
+}
+
 fn inst_notify(s: &mut Sink, st: &Stmt, b: &mut InstBuild) {
     notify_handler(|b: &mut InstBuild| &mut b.i().notify)(s, st, b)
 }
 
 static INSTANCE_KEYWORDS: &[Keyword<InstBuild>] = &[
     kw("state", |s, st, b| {
+        if bare_is_fatal(s, st) {
+            return;
+        }
         let Some(w) = one_arg(s, st) else { return };
         match w.text.as_str() {
             "MASTER" => b.state = Some(VrrpState::Master),
@@ -107,11 +121,17 @@ static INSTANCE_KEYWORDS: &[Keyword<InstBuild>] = &[
         }
     }),
     kw("priority", |s, st, b| {
+        if bare_is_fatal(s, st) {
+            return;
+        }
         // keepalived: "Priority not valid! ... Using default 100", even
         // with `state MASTER` (which otherwise implies 255).
         b.priority = Some(uint_arg(s, st, 1, 255).map_or(PRIO_DEFAULT, |v| v as u8));
     }),
     kw("advert_int", |s, st, b| {
+        if bare_is_fatal(s, st) {
+            return;
+        }
         // keepalived reads centiseconds at most: 0.01s to 255s.
         if let Some(d) = secs_arg(
             s,
@@ -276,7 +296,9 @@ pub(crate) fn build_instance(sink: &mut Sink, st: &Stmt, g: &GlobalDefs) -> Opti
     if inst.interface.is_none() {
         sink.fatal(
             st.loc(),
-            format!("vrrp_instance `{name}` needs an `interface` (or global_defs `default_interface`)"),
+            format!(
+                "vrrp_instance `{name}` needs an `interface` (or global_defs `default_interface`)"
+            ),
         );
     }
 
