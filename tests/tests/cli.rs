@@ -182,8 +182,23 @@ fn lbctl_config_dump_prints_the_normalised_model_with_defaults() {
         .arg(&bad)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // What a start runs: keepalived's fallback (wlc), the error printed.
+    assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains(":2:13: error:"));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["virtual_servers"][0]["lb_algo"], "wlc");
+    // What keepalived does not start with, lbd does not either.
+    let fatal = write(
+        "dump-fatal.conf",
+        "vrrp_instance VI_1 {\n    interface eth0\n}\n",
+    );
+    let out = Command::new(lb_tests::bin("lbctl"))
+        .args(["config", "dump"])
+        .arg(&fatal)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a `virtual_router_id`"));
 }
 
 #[test]

@@ -86,6 +86,14 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         cargo_args: Vec<String>,
     },
+    /// The full keepalived differential sweep: keepalived 2.2.7 and lbd on
+    /// `tests/configs/` and every generated variant (`cargo xtask test` runs
+    /// a seeded sample of them).
+    Conformance {
+        /// Reproduce a run: the seed `cargo xtask test` printed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Benchmarks. `dataplane` (default): the XDP program's cost per packet
     /// with BPF_PROG_TEST_RUN (`cargo xtask bench dataplane -- CALLS
     /// [FILTER]`, FILTER a part of the row names, e.g. "TUN mh v4").
@@ -194,6 +202,21 @@ fn main() -> Result<()> {
         Command::Test { cargo_args } => {
             setup::ensure()?;
             test::run(&cargo_args)
+        }
+        Command::Conformance { seed } => {
+            setup::ensure()?;
+            // Read by tests/tests/keepalived_conformance.rs; xtask is
+            // single-threaded here.
+            std::env::set_var("LB_CONFORMANCE_SAMPLE", "all");
+            if let Some(seed) = seed {
+                std::env::set_var("LB_CONFORMANCE_SEED", seed.to_string());
+            }
+            test::run(&[
+                "--test".into(),
+                "keepalived_conformance".into(),
+                "--".into(),
+                "--nocapture".into(),
+            ])
         }
         Command::Bench { what, args } => {
             setup::ensure()?;

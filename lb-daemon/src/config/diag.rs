@@ -22,10 +22,30 @@ impl fmt::Display for Severity {
     }
 }
 
+/// What an error does to a start or a reload. keepalived is the contract:
+/// it runs a file with mistakes in it, doing something definite with the
+/// bad part, and refuses only a few (see [`crate::config::Mode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ErrorKind {
+    /// A bad value or statement: the bad part is skipped or falls back to
+    /// what keepalived uses, and the rest runs.
+    #[default]
+    Value,
+    /// The file's shape is broken (braces, an unreadable file or include,
+    /// binary garbage): keepalived runs what it can, but a reload refuses
+    /// it, as it is most likely a half-written file.
+    Structural,
+    /// keepalived does not start with this (an instance without
+    /// `virtual_router_id`, two instances on one VRID...): neither does lbd.
+    Fatal,
+}
+
 /// One finding, pointing at a 1-based line and column of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
+    /// For errors: what the error does to a start or a reload.
+    pub kind: ErrorKind,
     pub file: PathBuf,
     pub line: u32,
     pub col: u32,
@@ -36,10 +56,19 @@ impl Diagnostic {
     pub fn at(severity: Severity, loc: &Location, message: impl Into<String>) -> Self {
         Diagnostic {
             severity,
+            kind: ErrorKind::Value,
             file: loc.file.clone(),
             line: loc.line,
             col: loc.col,
             message: message.into(),
+        }
+    }
+
+    /// An error of `kind`.
+    pub fn error_of(kind: ErrorKind, loc: &Location, message: impl Into<String>) -> Self {
+        Diagnostic {
+            kind,
+            ..Diagnostic::at(Severity::Error, loc, message)
         }
     }
 
@@ -106,6 +135,18 @@ impl Sink {
             .push(Diagnostic::at(Severity::Error, loc, message));
     }
 
+    /// An error in the file's shape: refused on reload (see [`ErrorKind`]).
+    pub fn structural(&mut self, loc: &Location, message: impl Into<String>) {
+        self.diags
+            .push(Diagnostic::error_of(ErrorKind::Structural, loc, message));
+    }
+
+    /// An error keepalived does not start with (see [`ErrorKind`]).
+    pub fn fatal(&mut self, loc: &Location, message: impl Into<String>) {
+        self.diags
+            .push(Diagnostic::error_of(ErrorKind::Fatal, loc, message));
+    }
+
     pub fn warn(&mut self, loc: &Location, message: impl Into<String>) {
         self.diags
             .push(Diagnostic::at(Severity::Warning, loc, message));
@@ -113,7 +154,7 @@ impl Sink {
 
     /// Error about a whole file (it could not be read at all).
     pub fn file_error(&mut self, file: &Path, message: impl Into<String>) {
-        self.error(&Location::new(file, 1, 1), message);
+        self.structural(&Location::new(file, 1, 1), message);
     }
 
     pub fn note_file(&mut self, file: &Path) {

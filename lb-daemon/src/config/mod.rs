@@ -27,7 +27,7 @@ mod tests;
 
 use std::path::Path;
 
-pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use diag::{Diagnostic, Diagnostics, ErrorKind, Severity};
 pub use dump::dump_json;
 pub use model::*;
 
@@ -35,36 +35,84 @@ use diag::Sink;
 use keywords::{dispatch, kw, later, unsupported, Keyword};
 use tree::Stmt;
 
-/// A successfully read configuration and the warnings found on the way.
+/// A successfully read configuration and the findings on the way: in
+/// [`Mode::Check`] warnings only; in [`Mode::Start`] and [`Mode::Reload`]
+/// also the errors whose bad part was skipped (to be logged as errors).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Reads `path` and every file it includes. On failure, `Err` holds all
-/// errors and the warnings found with them, in file order.
+/// How much a file may be wrong and still be used. Every error is reported
+/// the same way in every mode; the modes differ in which errors stop the
+/// load. keepalived is the contract: it runs a file with mistakes in it,
+/// skipping the bad part or falling back to a default, and a refused start
+/// is an outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `lbd -t`, `lbctl config check`: any error fails.
+    Check,
+    /// Starting: runs whatever keepalived runs; only [`ErrorKind::Fatal`]
+    /// errors (those keepalived does not start with) fail.
+    Start,
+    /// Reloading: as a start, and a structurally broken file (unbalanced
+    /// braces, unreadable file or include, binary data: most likely
+    /// half-written) is refused, so the running configuration is kept.
+    Reload,
+}
+
+impl Mode {
+    fn refuses(self, d: &Diagnostic) -> bool {
+        d.is_error()
+            && match self {
+                Mode::Check => true,
+                Mode::Start => d.kind == ErrorKind::Fatal,
+                Mode::Reload => d.kind != ErrorKind::Value,
+            }
+    }
+}
+
+/// Reads `path` and every file it includes ([`Mode::Check`]). On failure,
+/// `Err` holds all errors and the warnings found with them, in file order.
 pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
+    load_for(path, Mode::Check)
+}
+
+/// Reads `path` and every file it includes, failing as `mode` says.
+pub fn load_for(path: &Path, mode: Mode) -> Result<Loaded, Diagnostics> {
     let mut sink = Sink::default();
     sink.note_file(path);
     match tree::read_to_string(path, &mut sink, None) {
-        Some(text) => build(&text, path, sink),
-        None => Err(Diagnostics(sink.finish())),
+        Some(text) => build(&text, path, sink, mode),
+        None => {
+            // keepalived does not start without its main file either.
+            let mut diags = sink.finish();
+            for d in &mut diags {
+                d.kind = ErrorKind::Fatal;
+            }
+            Err(Diagnostics(diags))
+        }
     }
 }
 
 /// Like [`load`] with the text of `path` given; includes are still read
 /// from disk, relative to `path`'s directory.
 pub fn parse_str(text: &str, path: &Path) -> Result<Loaded, Diagnostics> {
-    build(text, path, Sink::default())
+    parse_str_for(text, path, Mode::Check)
 }
 
-fn build(text: &str, path: &Path, mut sink: Sink) -> Result<Loaded, Diagnostics> {
+/// Like [`load_for`] with the text of `path` given.
+pub fn parse_str_for(text: &str, path: &Path, mode: Mode) -> Result<Loaded, Diagnostics> {
+    build(text, path, Sink::default(), mode)
+}
+
+fn build(text: &str, path: &Path, mut sink: Sink, mode: Mode) -> Result<Loaded, Diagnostics> {
     let stmts = tree::parse_file_text(text, path, &mut sink);
-    let config = build_config(&stmts, &mut sink);
-    validate::check(&config, &mut sink);
+    let mut config = build_config(&stmts, &mut sink);
+    validate::check(&mut config, &mut sink);
     let diags = sink.finish();
-    if diags.iter().any(Diagnostic::is_error) {
+    if diags.iter().any(|d| mode.refuses(d)) {
         Err(Diagnostics(diags))
     } else {
         Ok(Loaded {

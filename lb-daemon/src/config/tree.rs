@@ -83,16 +83,38 @@ pub(crate) fn read_to_string(
     at: Option<&Location>,
 ) -> Option<String> {
     match fs::read(file) {
-        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Ok(bytes) => {
+            if let Some(line) = binary_line(&bytes) {
+                // keepalived reads on, warning about each garbage "keyword";
+                // the whole file is most likely not what was meant (a
+                // half-copied or wrong file): say so once.
+                let msg = format!(
+                    "`{}` holds binary data (a NUL byte or invalid UTF-8 from line {line}): is it a half-written or wrong file?",
+                    file.display()
+                );
+                sink.structural(&Location::new(file, line, 1), msg);
+            }
+            Some(String::from_utf8_lossy(&bytes).into_owned())
+        }
         Err(e) => {
             let msg = format!("cannot read `{}`: {e}", file.display());
             match at {
-                Some(loc) => sink.error(loc, msg),
+                Some(loc) => sink.structural(loc, msg),
                 None => sink.file_error(file, msg),
             }
             None
         }
     }
+}
+
+/// The 1-based line of the first NUL byte or invalid UTF-8 sequence.
+fn binary_line(bytes: &[u8]) -> Option<u32> {
+    let bad = match std::str::from_utf8(bytes) {
+        Ok(text) => text.find('\0')?,
+        Err(e) => e.valid_up_to(),
+    };
+    let nul = bytes[..bad].iter().position(|&b| b == 0).unwrap_or(bad);
+    Some(1 + bytes[..nul].iter().filter(|&&b| b == b'\n').count() as u32)
 }
 
 /// What identifies a file for cycle detection.
@@ -108,7 +130,7 @@ fn build(text: &str, file: &Path, sink: &mut Sink) -> Vec<Stmt> {
     // Stray `}` at top level end `parse_block` early; report and go on.
     while pos < toks.len() {
         let t = &toks[pos];
-        sink.error(
+        sink.structural(
             &Location::new(file, t.line, t.col),
             "unexpected `}`: no block is open here",
         );
@@ -190,7 +212,7 @@ fn parse_block(
                 } else if let Some(last) = stmts.last_mut().filter(|_| last_can_take_block) {
                     last.block = Some(block);
                 } else {
-                    sink.error(&loc, "unexpected `{`: it does not follow a keyword");
+                    sink.structural(&loc, "unexpected `{`: it does not follow a keyword");
                 }
                 last_can_take_block = false;
             }
@@ -221,7 +243,7 @@ fn parse_block(
         } else {
             format!(" of `{owner}`")
         };
-        sink.error(
+        sink.structural(
             loc,
             format!("unclosed `{{`: the block{what} is never closed with `}}`"),
         );
@@ -270,10 +292,10 @@ fn expand_includes(
         }
         let loc = st.loc().clone();
         if st.block.is_some() {
-            sink.error(&loc, "`include` does not take a block");
+            sink.structural(&loc, "`include` does not take a block");
         }
         let Some(pattern) = st.arg(0) else {
-            sink.error(&loc, "`include` needs a file name or glob pattern");
+            sink.structural(&loc, "`include` needs a file name or glob pattern");
             continue;
         };
         for extra in st.args().iter().skip(1) {
@@ -287,14 +309,14 @@ fn expand_includes(
         for path in resolve_include(&pattern.text, file, &pattern.loc, sink) {
             let id = identity(&path);
             if stack.contains(&id) {
-                sink.error(
+                sink.structural(
                     &pattern.loc,
                     format!("include cycle: `{}` is already being read", path.display()),
                 );
                 continue;
             }
             if stack.len() >= MAX_INCLUDE_DEPTH {
-                sink.error(
+                sink.structural(
                     &pattern.loc,
                     format!("includes nested more than {MAX_INCLUDE_DEPTH} deep"),
                 );
@@ -330,14 +352,14 @@ fn resolve_include(pattern: &str, from: &Path, at: &Location, sink: &mut Sink) -
         if full.is_file() {
             return vec![full];
         }
-        sink.error(
+        sink.structural(
             at,
             format!("included file `{}` does not exist", full.display()),
         );
         return Vec::new();
     }
     let Some(full_str) = full.to_str() else {
-        sink.error(at, "include pattern is not valid UTF-8");
+        sink.structural(at, "include pattern is not valid UTF-8");
         return Vec::new();
     };
     let mut found: Vec<PathBuf> = match glob::glob(full_str) {
@@ -346,7 +368,7 @@ fn resolve_include(pattern: &str, from: &Path, at: &Location, sink: &mut Sink) -
             .filter(|p| p.is_file())
             .collect(),
         Err(e) => {
-            sink.error(at, format!("invalid include pattern `{pattern}`: {e}"));
+            sink.structural(at, format!("invalid include pattern `{pattern}`: {e}"));
             return Vec::new();
         }
     };

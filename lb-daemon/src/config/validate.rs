@@ -1,12 +1,25 @@
 //! Cross-checks between sections, run once everything is read: references
-//! by name, and uniqueness that no single block can see.
+//! by name, and uniqueness that no single block can see. Each error also
+//! drops the bad part as keepalived does (the later duplicate, the
+//! reference to nothing), so a start or reload runs what keepalived runs.
 
 use std::collections::HashMap;
 
 use super::diag::Sink;
 use super::model::{Config, VsTarget};
 
-pub(crate) fn check(c: &Config, sink: &mut Sink) {
+/// Keeps the items for which `keep` is true, in order.
+fn retain_by<T>(v: &mut Vec<T>, mut keep: impl FnMut(&T) -> bool) {
+    let mut out = Vec::with_capacity(v.len());
+    for item in v.drain(..) {
+        if keep(&item) {
+            out.push(item);
+        }
+    }
+    *v = out;
+}
+
+pub(crate) fn check(c: &mut Config, sink: &mut Sink) {
     unique_names(c, sink);
     vrids(c, sink);
     track_scripts(c, sink);
@@ -15,60 +28,82 @@ pub(crate) fn check(c: &Config, sink: &mut Sink) {
     lvs_sync_daemon(c, sink);
 }
 
-fn unique_names(c: &Config, sink: &mut Sink) {
+/// keepalived keeps the first of two blocks with one name and ignores the
+/// later one ("vrrp instance VI_1 already defined").
+fn unique_names(c: &mut Config, sink: &mut Sink) {
     let mut seen = HashMap::new();
-    for i in &c.vrrp_instances {
-        if let Some(first) = seen.insert(i.name.as_str(), &i.location) {
-            sink.error(
-                &i.location,
-                format!(
-                    "duplicate vrrp_instance `{}` (first defined at {first})",
-                    i.name
-                ),
-            );
+    retain_by(&mut c.vrrp_instances, |i| {
+        match seen.insert(i.name.clone(), i.location.clone()) {
+            Some(first) => {
+                seen.insert(i.name.clone(), first.clone());
+                sink.error(
+                    &i.location,
+                    format!(
+                        "duplicate vrrp_instance `{}` (first defined at {first}): this one is ignored",
+                        i.name
+                    ),
+                );
+                false
+            }
+            None => true,
         }
-    }
+    });
     let mut seen = HashMap::new();
-    for s in &c.vrrp_scripts {
-        if let Some(first) = seen.insert(s.name.as_str(), &s.location) {
-            sink.error(
-                &s.location,
-                format!(
-                    "duplicate vrrp_script `{}` (first defined at {first})",
-                    s.name
-                ),
-            );
+    retain_by(&mut c.vrrp_scripts, |s| {
+        match seen.insert(s.name.clone(), s.location.clone()) {
+            Some(first) => {
+                seen.insert(s.name.clone(), first.clone());
+                sink.error(
+                    &s.location,
+                    format!(
+                        "duplicate vrrp_script `{}` (first defined at {first}): this one is ignored",
+                        s.name
+                    ),
+                );
+                false
+            }
+            None => true,
         }
-    }
+    });
     let mut seen = HashMap::new();
-    for g in &c.virtual_server_groups {
-        if let Some(first) = seen.insert(g.name.as_str(), &g.location) {
-            sink.error(
-                &g.location,
-                format!(
-                    "duplicate virtual_server_group `{}` (first defined at {first})",
-                    g.name
-                ),
-            );
+    retain_by(&mut c.virtual_server_groups, |g| {
+        match seen.insert(g.name.clone(), g.location.clone()) {
+            Some(first) => {
+                seen.insert(g.name.clone(), first.clone());
+                sink.error(
+                    &g.location,
+                    format!(
+                        "duplicate virtual_server_group `{}` (first defined at {first}): this one is ignored",
+                        g.name
+                    ),
+                );
+                false
+            }
+            None => true,
         }
-    }
+    });
     let mut seen = HashMap::new();
-    for vs in &c.virtual_servers {
-        if let Some(first) = seen.insert((&vs.target, vs.protocol), &vs.location) {
-            sink.error(
-                &vs.location,
-                format!(
-                    "duplicate virtual_server `{}` ({}) (first defined at {first})",
-                    super::lvs::target_name(&vs.target),
-                    vs.protocol.name()
-                ),
-            );
+    retain_by(&mut c.virtual_servers, |vs| {
+        match seen.insert((vs.target.clone(), vs.protocol), vs.location.clone()) {
+            Some(first) => {
+                seen.insert((vs.target.clone(), vs.protocol), first.clone());
+                sink.error(
+                    &vs.location,
+                    format!(
+                        "duplicate virtual_server `{}` ({}) (first defined at {first}): this one is ignored",
+                        super::lvs::target_name(&vs.target),
+                        vs.protocol.name()
+                    ),
+                );
+                false
+            }
+            None => true,
         }
-    }
+    });
 }
 
 /// Two instances with one VRID on one interface and address family would
-/// fight over the same virtual MAC and adverts.
+/// fight over the same virtual MAC and adverts; keepalived does not start.
 fn vrids(c: &Config, sink: &mut Sink) {
     let mut seen = HashMap::new();
     for i in &c.vrrp_instances {
@@ -81,7 +116,7 @@ fn vrids(c: &Config, sink: &mut Sink) {
             .is_some_and(|a| a.addr.is_ipv6());
         let key = (i.interface.as_deref(), i.virtual_router_id, ipv6);
         if let Some((first_name, first_loc)) = seen.insert(key, (&i.name, &i.location)) {
-            sink.error(
+            sink.fatal(
                 &i.location,
                 format!(
                     "vrrp_instance `{}` uses virtual_router_id {} on interface `{}`, already used by vrrp_instance `{first_name}` at {first_loc}",
@@ -94,60 +129,76 @@ fn vrids(c: &Config, sink: &mut Sink) {
     }
 }
 
-fn track_scripts(c: &Config, sink: &mut Sink) {
-    for i in &c.vrrp_instances {
-        for t in &i.track_script {
-            if !c.vrrp_scripts.iter().any(|s| s.name == t.name) {
+/// keepalived ignores a tracked script that is not defined.
+fn track_scripts(c: &mut Config, sink: &mut Sink) {
+    let scripts = &c.vrrp_scripts;
+    for i in &mut c.vrrp_instances {
+        let name = i.name.clone();
+        retain_by(&mut i.track_script, |t| {
+            let found = scripts.iter().any(|s| s.name == t.name);
+            if !found {
                 sink.error(
                     &t.location,
                     format!(
-                        "vrrp_instance `{}` tracks vrrp_script `{}`, which is not defined",
-                        i.name, t.name
+                        "vrrp_instance `{name}` tracks vrrp_script `{}`, which is not defined: the line is ignored",
+                        t.name
                     ),
                 );
             }
-        }
+            found
+        });
     }
 }
 
-fn sync_groups(c: &Config, sink: &mut Sink) {
-    let mut member_of: HashMap<&str, &str> = HashMap::new();
-    for g in &c.vrrp_sync_groups {
-        for name in &g.group {
-            if !c.vrrp_instances.iter().any(|i| &i.name == name) {
+/// keepalived ignores a member that is not defined or already in another
+/// group, and removes a group left with no member.
+fn sync_groups(c: &mut Config, sink: &mut Sink) {
+    let mut member_of: HashMap<String, String> = HashMap::new();
+    let instances = &c.vrrp_instances;
+    for g in &mut c.vrrp_sync_groups {
+        let (gname, gloc) = (g.name.clone(), g.location.clone());
+        retain_by(&mut g.group, |name| {
+            if !instances.iter().any(|i| &i.name == name) {
                 sink.error(
-                    &g.location,
+                    &gloc,
                     format!(
-                        "vrrp_sync_group `{}` names vrrp_instance `{name}`, which is not defined",
-                        g.name
+                        "vrrp_sync_group `{gname}` names vrrp_instance `{name}`, which is not defined: the name is ignored"
                     ),
                 );
-            } else if let Some(other) = member_of.insert(name, &g.name) {
-                sink.error(
-                    &g.location,
-                    format!(
-                        "vrrp_instance `{name}` is in vrrp_sync_group `{other}` and `{}`: an instance can be in one group only",
-                        g.name
-                    ),
-                );
+                return false;
             }
-        }
+            if let Some(other) = member_of.get(name) {
+                sink.error(
+                    &gloc,
+                    format!(
+                        "vrrp_instance `{name}` is in vrrp_sync_group `{other}` and `{gname}`: an instance can be in one group only; `{gname}` loses it"
+                    ),
+                );
+                return false;
+            }
+            member_of.insert(name.clone(), gname.clone());
+            true
+        });
     }
+    c.vrrp_sync_groups.retain(|g| !g.group.is_empty());
 }
 
-fn vs_groups(c: &Config, sink: &mut Sink) {
-    for vs in &c.virtual_servers {
-        if let VsTarget::Group(name) = &vs.target {
-            if !c.virtual_server_groups.iter().any(|g| &g.name == name) {
-                sink.error(
-                    &vs.location,
-                    format!(
-                        "virtual_server names virtual_server_group `{name}`, which is not defined"
-                    ),
-                );
-            }
+/// keepalived installs nothing for a virtual_server whose group is not
+/// defined.
+fn vs_groups(c: &mut Config, sink: &mut Sink) {
+    let groups = &c.virtual_server_groups;
+    retain_by(&mut c.virtual_servers, |vs| match &vs.target {
+        VsTarget::Group(name) if !groups.iter().any(|g| &g.name == name) => {
+            sink.error(
+                &vs.location,
+                format!(
+                    "virtual_server names virtual_server_group `{name}`, which is not defined: the virtual_server is ignored"
+                ),
+            );
+            false
         }
-    }
+        _ => true,
+    });
 }
 
 fn lvs_sync_daemon(c: &Config, sink: &mut Sink) {

@@ -547,7 +547,7 @@ fn action(
 async fn reload(hub: &Hub, peer: &Peer) -> Response {
     let file = hub.config_file.clone();
     // Checked here first, so the caller hears why a bad file is refused.
-    if let Err(diags) = crate::config::load(&file) {
+    if let Err(diags) = crate::config::load_for(&file, crate::config::Mode::Reload) {
         let text = diags.to_string();
         error!(
             peer_uid = peer.uid,

@@ -86,11 +86,17 @@ const RESOLVE_STEADY: Duration = Duration::from_secs(5);
 /// How often connection counts are recounted from the table (lc/wlc).
 const RECOUNT: Duration = Duration::from_secs(2);
 
-/// Reads the configuration, printing its warnings; errors are returned whole.
-pub fn load_config(path: &Path) -> Result<config::Config, config::Diagnostics> {
-    let loaded = config::load(path)?;
-    for w in &loaded.warnings {
-        warn!("{w}");
+/// Reads the configuration for a start or a reload (`mode`), logging each
+/// finding: the errors whose bad part was skipped as errors, the rest as
+/// warnings. The errors `mode` refuses are returned whole.
+pub fn load_config(path: &Path, mode: config::Mode) -> Result<config::Config, config::Diagnostics> {
+    let loaded = config::load_for(path, mode)?;
+    for d in &loaded.warnings {
+        if d.is_error() {
+            error!("{d}");
+        } else {
+            warn!("{d}");
+        }
     }
     Ok(loaded.config)
 }
@@ -162,7 +168,8 @@ impl Daemon {
     /// Loads the configuration, starts operations (control socket,
     /// metrics), the data plane and its health checks, and VRRP.
     async fn start(opts: Options) -> anyhow::Result<Daemon> {
-        let config = load_config(&opts.config_file).map_err(|d| anyhow::anyhow!("{d}"))?;
+        let config = load_config(&opts.config_file, config::Mode::Start)
+            .map_err(|d| anyhow::anyhow!("{d}"))?;
         let mut ops =
             control::Operations::start(&opts.control, opts.config_file.clone(), &config).await?;
         // A data plane is needed only to carry virtual servers: a VRRP-only
@@ -280,7 +287,7 @@ impl Daemon {
     /// configuration.
     async fn on_reload(&mut self) {
         self.ops.reloading();
-        let config = match load_config(&self.opts.config_file) {
+        let config = match load_config(&self.opts.config_file, config::Mode::Reload) {
             Ok(config) => config,
             Err(diags) => {
                 for d in &diags.0 {

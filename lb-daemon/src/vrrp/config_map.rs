@@ -416,12 +416,15 @@ mod tests {
 
     #[test]
     fn missing_interface_and_ah_auth_are_errors() {
-        let c = load(
-            "vrrp_instance A {\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n\
+        // The config reader refuses an instance without an interface (as
+        // keepalived does); the plan checks it again on its own.
+        let mut c = load(
+            "vrrp_instance A {\n interface eth1\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n\
              vrrp_instance B {\n interface eth0\n virtual_router_id 2\n\
                authentication {\n auth_type AH\n auth_pass x\n }\n\
                virtual_ipaddress {\n 10.0.0.2\n }\n}\n",
         );
+        c.vrrp_instances[0].interface = None;
         let errors = plan(&c).unwrap_err();
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors[0].to_string().contains("no `interface`"));

@@ -36,8 +36,8 @@ fn lvs_cross_checks_and_group_errors() {
         [
             "t.conf:2:2: error: invalid address range `10.0.0.9-3`: the last byte must be from 9 to 255",
             "t.conf:3:9: error: invalid firewall mark `x`: expected an integer from 0 to 4294967295",
-            "t.conf:5:1: error: virtual_server names virtual_server_group `H`, which is not defined",
-            "t.conf:9:1: error: duplicate virtual_server `10.0.0.1:80` (TCP) (first defined at t.conf:7:1)",
+            "t.conf:5:1: error: virtual_server names virtual_server_group `H`, which is not defined: the virtual_server is ignored",
+            "t.conf:9:1: error: duplicate virtual_server `10.0.0.1:80` (TCP) (first defined at t.conf:7:1): this one is ignored",
         ]
     );
 }

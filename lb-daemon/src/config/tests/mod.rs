@@ -9,6 +9,7 @@ mod include;
 mod ip;
 mod lvs;
 mod parsing;
+mod permissive;
 mod robustness;
 mod vrrp;
 

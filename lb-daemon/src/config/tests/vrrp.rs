@@ -104,7 +104,7 @@ fn vrrp_value_errors() {
             "t.conf:1:1: error: vrrp_instance `VI_1` needs a `virtual_router_id` (1 to 255)",
             "t.conf:3:21: error: invalid `virtual_router_id` value `0`: expected an integer from 1 to 255",
             "t.conf:4:12: error: invalid `priority` value `300`: expected an integer from 1 to 255",
-            "t.conf:5:9: error: invalid `state` value `master`: expected MASTER or BACKUP",
+            "t.conf:5:9: error: invalid `state` value `master`: expected MASTER or BACKUP; BACKUP is used",
             "t.conf:6:14: error: invalid `advert_int` value `0`: expected seconds with up to 2 decimals from 0.01s to 255s",
             "t.conf:7:11: error: invalid `version` value `4`: expected an integer from 2 to 3",
             "t.conf:9:5: error: invalid address `10.0.0.256/24`: expected an IPv4 or IPv6 address, optionally with /PREFIX",
@@ -187,10 +187,10 @@ vrrp_sync_group G {
         ),
         [
             "t.conf:5:3: warning: `nopreempt` has no effect with `state MASTER` (vrrp_instance `A`): use `state BACKUP` on every node",
-            "t.conf:7:5: error: vrrp_instance `A` tracks vrrp_script `chk_missing`, which is not defined",
+            "t.conf:7:5: error: vrrp_instance `A` tracks vrrp_script `chk_missing`, which is not defined: the line is ignored",
             "t.conf:11:15: warning: `auth_pass` is longer than 8 characters: only `12345678` is used, as keepalived truncates it",
             "t.conf:14:1: error: vrrp_instance `B` uses virtual_router_id 5 on interface `eth0`, already used by vrrp_instance `A` at t.conf:1:1",
-            "t.conf:22:1: error: vrrp_sync_group `G` names vrrp_instance `NOPE`, which is not defined",
+            "t.conf:22:1: error: vrrp_sync_group `G` names vrrp_instance `NOPE`, which is not defined: the name is ignored",
         ]
     );
 }

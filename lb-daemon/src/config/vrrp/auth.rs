@@ -18,6 +18,9 @@ struct AuthBuild {
 
 static AUTH_KEYWORDS: &[Keyword<AuthBuild>] = &[
     kw("auth_type", |s, st, a| {
+        if super::instance::bare_is_fatal(s, st) {
+            return;
+        }
         let Some(w) = one_arg(s, st) else { return };
         match w.text.as_str() {
             "PASS" => a.auth_type = Some(AuthType::Pass),
@@ -26,6 +29,9 @@ static AUTH_KEYWORDS: &[Keyword<AuthBuild>] = &[
         }
     }),
     kw("auth_pass", |s, st, a| {
+        if super::instance::bare_is_fatal(s, st) {
+            return;
+        }
         let Some(w) = one_arg(s, st) else { return };
         let mut pass = w.text.clone();
         if pass.len() > AUTH_PASS_MAX {

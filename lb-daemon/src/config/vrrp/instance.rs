@@ -83,17 +83,35 @@ fn blank_instance() -> VrrpInstance {
     }
 }
 
+/// keepalived does not start when `state`, `priority`, `advert_int`,
+/// `auth_type` or `auth_pass` has no value (checked against 2.2.7): the
+/// missing value is fatal, not skipped.
+pub(super) fn bare_is_fatal(s: &mut Sink, st: &Stmt) -> bool {
+    if st.arg(0).is_none() {
+        s.fatal(st.loc(), format!("`{}` needs a value", st.keyword()));
+        return true;
+    }
+    false
+}
+
 fn inst_notify(s: &mut Sink, st: &Stmt, b: &mut InstBuild) {
     notify_handler(|b: &mut InstBuild| &mut b.i().notify)(s, st, b)
 }
 
 static INSTANCE_KEYWORDS: &[Keyword<InstBuild>] = &[
     kw("state", |s, st, b| {
+        if bare_is_fatal(s, st) {
+            return;
+        }
         let Some(w) = one_arg(s, st) else { return };
         match w.text.as_str() {
             "MASTER" => b.state = Some(VrrpState::Master),
             "BACKUP" => b.state = Some(VrrpState::Backup),
-            _ => bad_value(s, st, w, "expected MASTER or BACKUP"),
+            // keepalived: "unknown state, defaulting to BACKUP".
+            _ => {
+                bad_value(s, st, w, "expected MASTER or BACKUP; BACKUP is used");
+                b.state = Some(VrrpState::Backup);
+            }
         }
     }),
     kw("interface", |s, st, b| b.i().interface = string_arg(s, st)),
@@ -103,11 +121,17 @@ static INSTANCE_KEYWORDS: &[Keyword<InstBuild>] = &[
         }
     }),
     kw("priority", |s, st, b| {
-        if let Some(v) = uint_arg(s, st, 1, 255) {
-            b.priority = Some(v as u8);
+        if bare_is_fatal(s, st) {
+            return;
         }
+        // keepalived: "Priority not valid! ... Using default 100", even
+        // with `state MASTER` (which otherwise implies 255).
+        b.priority = Some(uint_arg(s, st, 1, 255).map_or(PRIO_DEFAULT, |v| v as u8));
     }),
     kw("advert_int", |s, st, b| {
+        if bare_is_fatal(s, st) {
+            return;
+        }
         // keepalived reads centiseconds at most: 0.01s to 255s.
         if let Some(d) = secs_arg(
             s,
@@ -259,14 +283,23 @@ pub(crate) fn build_instance(sink: &mut Sink, st: &Stmt, g: &GlobalDefs) -> Opti
     );
     let mut inst = b.inst.take().unwrap_or_else(blank_instance);
 
+    // keepalived does not start without these two.
     if inst.virtual_router_id == 0 {
-        sink.error(
+        sink.fatal(
             st.loc(),
             format!("vrrp_instance `{name}` needs a `virtual_router_id` (1 to 255)"),
         );
     }
     if inst.interface.is_none() {
         inst.interface = g.default_interface.clone();
+    }
+    if inst.interface.is_none() {
+        sink.fatal(
+            st.loc(),
+            format!(
+                "vrrp_instance `{name}` needs an `interface` (or global_defs `default_interface`)"
+            ),
+        );
     }
 
     // keepalived derives priority from state and state from priority when
@@ -291,9 +324,9 @@ pub(crate) fn build_instance(sink: &mut Sink, st: &Stmt, g: &GlobalDefs) -> Opti
         Some(2) if ipv6 => {
             sink.error(
                 st.loc(),
-                format!("vrrp_instance `{name}`: VRRP version 2 cannot carry IPv6 addresses; use version 3"),
+                format!("vrrp_instance `{name}`: VRRP version 2 cannot carry IPv6 addresses; version 3 is used"),
             );
-            2
+            3
         }
         Some(v) => v,
         None if ipv6 => 3,
@@ -366,8 +399,15 @@ pub(crate) fn build_instance(sink: &mut Sink, st: &Stmt, g: &GlobalDefs) -> Opti
                     });
                 }
             }
-            (None, _) => sink.error(loc, "`authentication` needs an `auth_type` (PASS or AH)"),
-            (_, None) => sink.error(loc, "`authentication` needs an `auth_pass`"),
+            // keepalived runs such an instance without authentication.
+            (None, _) => sink.error(
+                loc,
+                "`authentication` needs an `auth_type` (PASS or AH): authentication is ignored",
+            ),
+            (_, None) => sink.error(
+                loc,
+                "`authentication` needs an `auth_pass`: authentication is ignored",
+            ),
         }
     }
     Some(inst)
