@@ -191,7 +191,9 @@ fn parse_block(
                     })
                     .unwrap_or_default();
                 let inner = if depth >= MAX_BLOCK_DEPTH {
-                    sink.error(
+                    // Structural: a file this deep is broken, a reload keeps
+                    // the running configuration.
+                    sink.structural(
                         &loc,
                         format!("blocks nested more than {MAX_BLOCK_DEPTH} deep"),
                     );
