@@ -10,6 +10,7 @@ pub mod fibnet;
 pub mod frames;
 pub mod ipvs_lab;
 pub mod lab;
+pub mod metrics;
 pub mod nat_lab;
 pub mod netns;
 pub mod testrun;

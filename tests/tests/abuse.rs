@@ -8,6 +8,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use lb_tests::lab::DrLab;
+use lb_tests::metrics::value;
 use serde_json::Value;
 
 const METRICS: &str = "127.0.0.1:9477";
@@ -85,15 +86,6 @@ fn scrape(lab: &DrLab) -> String {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 fn rss_kib(pid: u32) -> u64 {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use lb_tests::{
     bpffs::Bpffs,
     lab::{counts, DrLab, VIP},
+    metrics::value,
 };
 use serde_json::Value;
 
@@ -332,14 +333,6 @@ fn ops_metrics_scrape_moves_with_traffic() {
             .unwrap();
         assert!(out.status.success(), "{}", text(&out));
         String::from_utf8_lossy(&out.stdout).to_string()
-    };
-    let value = |text: &str, series: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
-            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
-            .trim()
-            .parse()
-            .unwrap()
     };
     let svc = "{vip=\"10.77.0.100\",port=\"80\",proto=\"tcp\"}";
     let b1 = "{vip=\"10.77.0.100\",port=\"80\",proto=\"tcp\",backend=\"10.77.0.11:80\"}";
