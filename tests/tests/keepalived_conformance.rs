@@ -135,13 +135,23 @@ fn keepalived_view(file: &Path, work: &Path) -> View {
     let _ = std::fs::remove_file(&data);
     // The VRRP process runs for 1.5 s (no transition is due before), then
     // dumps what it runs.
+    // A private /tmp hides the checkout and the work files when they live
+    // under /tmp themselves (a CI clone): bind those back into it.
+    let keep = [env!("CARGO_MANIFEST_DIR"), env!("CARGO_TARGET_TMPDIR")].join(" ");
     let script = format!(
-        "mount -t tmpfs tmpfs /tmp || exit 90
+        "s=$(mktemp -d /run/lb-conformance.XXXXXX) || exit 90
+         trap 'umount -l \"$s\"; rmdir \"$s\"' EXIT
+         mount --bind /tmp \"$s\" || exit 90
+         mount -t tmpfs tmpfs /tmp || exit 90
+         for p in {keep}; do
+           case $p in /tmp/*) mkdir -p \"$p\" && mount --bind \"$s/${{p#/tmp/}}\" \"$p\" || exit 90;; esac
+         done
          ip netns exec {ns} keepalived -P -n -l -D -f {f} -p /tmp/k.pid -r /tmp/v.pid >{w}/log 2>&1 &
          k=$!; sleep 1.5
          if ! kill -0 $k 2>/dev/null; then wait $k; exit 91; fi
          kill -USR1 $k; sleep 0.5; cp /tmp/keepalived.data {d}; kill -TERM $k; wait $k; exit 0",
         ns = ns.name,
+        keep = keep,
         f = file.display(),
         w = work.display(),
         d = data.display()
