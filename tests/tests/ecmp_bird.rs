@@ -117,15 +117,17 @@ fn router_has_one_next_hop_per_healthy_balancer_and_loses_it_on_crash_or_quorum_
         "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=3 \
          net.ipv4.fib_multipath_hash_fields=0x0037",
     )?;
-    let mut procs = Procs(Vec::new());
-    procs.0.push(
+    // The one real server, started again after the test kills it.
+    let serve = || {
         backend
             .command(lb_tests::bin("lb-test-http"))
             .args(["[::]:80", "b1"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()?,
-    );
+            .spawn()
+    };
+    let mut procs = Procs(Vec::new());
+    procs.0.push(serve()?);
     let neighbours: String = ["10.78.0.2", "10.78.0.3"]
         .iter()
         .enumerate()
@@ -215,14 +217,7 @@ fn router_has_one_next_hop_per_healthy_balancer_and_loses_it_on_crash_or_quorum_
         t0.elapsed()
     );
     // A graceful stop drains: withdrawn first, lbd still running meanwhile.
-    procs.0.push(
-        backend
-            .command(lb_tests::bin("lb-test-http"))
-            .args(["[::]:80", "b1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
+    procs.0.push(serve()?);
     wait_hops(&router, &["10.78.0.2"], Duration::from_secs(10))?;
     let lb1 = &mut lbds.0[0];
     // SAFETY: signalling our own child.
