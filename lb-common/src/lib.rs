@@ -250,6 +250,29 @@ pub struct Iface {
     pub mtu: u32,
 }
 
+/// An entry of the `SYNC_EVENTS` ring buffer, written by the program only
+/// while connection sync is on: a connection that started, changed state
+/// (into ESTABLISHED, FIN or CLOSE), or is still alive past a sync period.
+/// The daemon resolves `backend` to its address and packs the events into
+/// IPVS sync messages.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SyncEvent {
+    /// The flow as it arrives (client → VIP).
+    pub flow: FlowKey,
+    pub service: u32,
+    pub backend: u32,
+    /// `conn_state`.
+    pub state: u8,
+    /// `MODE_*`.
+    pub mode: u8,
+    pub _pad: [u8; 2],
+}
+
+/// Size in bytes of `SYNC_EVENTS` (a power of two): room for the events of
+/// a burst of new flows while the daemon is between reads.
+pub const SYNC_RING_BYTES: u32 = 1 << 22;
+
 /// Value of the one-entry `SETTINGS` array.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -389,6 +412,8 @@ pub mod maps {
     pub const GLOBAL_STATS: &str = "GLOBAL_STATS";
     pub const SERVICE_STATS: &str = "SERVICE_STATS";
     pub const BACKEND_STATS: &str = "BACKEND_STATS";
+    /// Ring buffer of `SyncEvent`s (connection sync).
+    pub const SYNC_EVENTS: &str = "SYNC_EVENTS";
     pub const ALL: [&str; 15] = [
         SERVICES,
         BACKENDS,
@@ -495,7 +520,8 @@ mod user {
         NatRev,
         Iface,
         Settings,
-        Counters
+        Counters,
+        SyncEvent
     );
 }
 
@@ -521,6 +547,7 @@ mod tests {
         assert_eq!(size_of::<Iface>(), 12);
         assert_eq!(size_of::<Settings>(), 48);
         assert_eq!(size_of::<Counters>(), 24);
+        assert_eq!(size_of::<SyncEvent>(), 52);
     }
 
     // The program counts an XDP verdict under the verdict's own code.
