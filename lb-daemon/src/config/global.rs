@@ -386,11 +386,5 @@ fn lvs_sync_daemon(sink: &mut Sink, st: &Stmt, g: &mut GlobalDefs) {
         }
         i += 2;
     }
-    // Said once, where the operator wrote it: the settings are read and
-    // checked, but until the data plane reports connections nothing is sent.
-    sink.warn(
-        st.loc(),
-        "`lvs_sync_daemon` is read and checked but connections are not synced yet",
-    );
     g.lvs_sync_daemon = Some(d);
 }

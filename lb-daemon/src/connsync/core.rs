@@ -121,6 +121,8 @@ pub struct Counters {
     /// Heard while not receiving (a master hears the other master).
     pub ignored_messages: u64,
     pub unreported_unknown_service: u64,
+    /// Reports naming a backend this node no longer has.
+    pub unreported_unknown_backend: u64,
     pub ring_drops: u64,
     pub send_errors: u64,
 }
@@ -193,6 +195,12 @@ impl Core {
     /// The data plane lost reports (its ring buffer was full).
     pub fn ring_dropped(&mut self, n: u64) {
         self.counters.ring_drops += n;
+    }
+
+    /// A report named a backend the directory does not know (a slot
+    /// reused since the report was written).
+    pub fn unknown_backend_report(&mut self) {
+        self.counters.unreported_unknown_backend += 1;
     }
 
     /// A datagram could not be sent.

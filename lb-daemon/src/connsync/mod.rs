@@ -8,9 +8,25 @@
 //! - `core`: the sans-I/O core (role, batching, receive mapping, counters);
 //! - `settings`: `lvs_sync_daemon` resolved with its defaults.
 //!
-//! The tasks around the core follow the shape of `vrrp` and `health`.
+//! The I/O around the core, in the shape of `vrrp` and `health`:
+//! - `runtime`: the lifecycle the main loop drives (start, directories in,
+//!   data-plane requests out, stop);
+//! - `tasks`: the task and what feeds what (a diagram);
+//! - `driver`: the task's loop, one handler per input (datagram, reports,
+//!   role change, flush deadline);
+//! - `socket`: the group's sending and receiving sockets;
+//! - `status`: the shared [`status::SyncBoard`] `lbctl sync` and the
+//!   metrics read.
 
 pub mod core;
 pub mod directory;
+pub mod driver;
 pub mod packet;
+pub mod runtime;
 pub mod settings;
+pub mod socket;
+pub mod status;
+mod tasks;
+
+pub use runtime::SyncRuntime;
+pub use status::{SyncBoard, SyncStatus};

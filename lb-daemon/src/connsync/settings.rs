@@ -7,7 +7,7 @@ use crate::config::Config;
 
 use super::packet;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SyncSettings {
     pub interface: String,
     /// The VRRP instance whose state gives the role; `None`: send and

@@ -158,6 +158,18 @@ impl Forwarding {
 }
 
 impl Forwarding {
+    /// Connection sync: the reader of the data plane's reports, for the
+    /// sync task.
+    pub(super) fn sync_source(&self) -> Option<Box<dyn crate::connsync::driver::ReportSource>> {
+        None
+    }
+
+    /// Connection sync: the data plane reports connections, or stops.
+    pub(super) fn set_sync_reporting(&mut self, on: bool) -> Result<(), DataplaneError> {
+        let _ = on;
+        Ok(())
+    }
+
     /// Each VIP address with whether all its virtual servers meet quorum
     /// (the health core's verdict; without checkers, any real server with
     /// weight). `None` until the data plane carries the services.
@@ -242,7 +254,7 @@ async fn open_bpf(
 }
 
 /// `lvs_timeouts`, with IPVS's defaults for what it leaves out.
-fn timeouts(config: &config::Config) -> Timeouts {
+pub(super) fn timeouts(config: &config::Config) -> Timeouts {
     let t = config.global_defs.lvs_timeouts;
     let d = Timeouts::default();
     Timeouts {

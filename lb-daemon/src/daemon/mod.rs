@@ -26,6 +26,7 @@
 mod desired;
 mod forwarding;
 mod resolver;
+mod sync;
 mod wake;
 
 #[cfg(test)]
@@ -136,6 +137,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Exit> {
                     break Exit::Stopped;
                 }
             }
+            Wake::Sync(req) => daemon.on_sync(req),
             Wake::Announce => {
                 if daemon.on_announce(announce::core::Event::Tick).await {
                     break Exit::Stopped;
@@ -156,6 +158,12 @@ struct Daemon {
     vrrp: Option<VrrpRuntime>,
     /// `lb_announce_table`: VIP routes for the host's routing daemon.
     announce: Option<Announcer>,
+    /// `lvs_sync_daemon`: connection sync.
+    sync: Option<crate::connsync::SyncRuntime>,
+    /// What `lbctl sync` and the metrics read.
+    sync_board: crate::connsync::SyncBoard,
+    /// The directory sync was last handed.
+    sync_directory: Option<crate::connsync::directory::Directory>,
     signals: Signals,
     /// Reconcile at `last + next`: a deadline, so that other wake-ups
     /// arriving often (the watchdog) never postpone it.
@@ -214,6 +222,9 @@ impl Daemon {
         if let Some(rt) = &vrrp {
             ops.set_vrrp(control::vrrp_view::VrrpView::new(rt.status(), &config));
         }
+        let mut forwarding = forwarding;
+        let sync_board = crate::connsync::SyncBoard::default();
+        let sync = sync::start_sync(&config, forwarding.as_mut(), vrrp.as_ref(), &sync_board);
         let signals = Signals::new()?;
         Ok(Daemon {
             opts,
@@ -221,6 +232,9 @@ impl Daemon {
             forwarding,
             vrrp,
             announce,
+            sync,
+            sync_board,
+            sync_directory: None,
             signals,
             last: tokio::time::Instant::now(),
             next: Duration::ZERO,
@@ -307,10 +321,13 @@ impl Daemon {
             None => {}
         }
         self.next = Duration::ZERO;
+        let had_vrrp = self.vrrp.is_some();
         if let Err(e) = self.reload_vrrp(&config).await {
             error!("{e:#}");
             error!("VRRP reload refused: the running instances are kept");
         }
+        let vrrp_started = !had_vrrp && self.vrrp.is_some();
+        self.reload_sync(&config, vrrp_started).await;
         if let Some(rt) = &self.vrrp {
             self.ops
                 .set_vrrp(control::vrrp_view::VrrpView::new(rt.status(), &config));
@@ -387,10 +404,13 @@ impl Daemon {
         };
         self.last = tokio::time::Instant::now();
         self.ops.reconciled(f.applied.as_deref());
+        self.publish_directory();
     }
 
-    async fn shutdown(self, exit: Exit) {
+    async fn shutdown(mut self, exit: Exit) {
         self.ops.stopping();
+        // Sync first: a master sends what it holds while it is still master.
+        self.stop_sync().await;
         // VRRP first: on a stop a master hands over (priority 0) and removes
         // its addresses while the data plane still carries traffic. On a
         // restart in place (SIGUSR1) it keeps them, and the next lbd resumes

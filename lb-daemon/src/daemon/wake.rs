@@ -7,7 +7,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use super::Daemon;
 
 /// One wake-up of the main loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) enum Wake {
     /// SIGINT or SIGTERM (the signal's name, for the log).
     Stop { signal: &'static str },
@@ -27,6 +27,8 @@ pub(super) enum Wake {
     Reconcile,
     /// A deadline of announcing (warm-up or drain over).
     Announce,
+    /// Connection sync asks something of the data plane.
+    Sync(crate::connsync::driver::ToDataplane),
 }
 
 /// The signals lbd acts on.
@@ -57,6 +59,7 @@ impl Daemon {
         let s = &mut self.signals;
         let health = self.forwarding.as_mut().map(|f| &mut f.health);
         let announce_at = self.announce.as_ref().and_then(|a| a.next_deadline());
+        let sync = self.sync.as_mut();
         tokio::select! {
             _ = s.int.recv() => Wake::Stop { signal: "SIGINT" },
             _ = s.term.recv() => Wake::Stop { signal: "SIGTERM" },
@@ -67,6 +70,7 @@ impl Daemon {
             _ = self.recount.tick(), if has_dataplane => Wake::Recount,
             Some(()) = async { health?.changed().await.ok() } => Wake::Health,
             _ = tokio::time::sleep_until(deadline), if has_dataplane => Wake::Reconcile,
+            Some(req) = async { sync?.next_request().await } => Wake::Sync(req),
             _ = async { tokio::time::sleep_until(announce_at.expect("checked").into()).await }, if announce_at.is_some() => Wake::Announce,
         }
     }

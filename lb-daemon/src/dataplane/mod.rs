@@ -422,6 +422,17 @@ pub trait Dataplane: Send {
         let _ = iface;
         Ok(())
     }
+    /// Connection sync: the services and backends as carried, by address
+    /// (`None`: this tier's connections are not synced by lbd; the IPVS
+    /// tier leaves it to the kernel's sync daemon).
+    fn sync_directory(&self) -> Option<crate::connsync::directory::Directory> {
+        None
+    }
+    /// Connection sync: writes entries heard from the master.
+    fn write_synced(&mut self, entries: &[crate::connsync::core::Entry]) -> Result<(), DataplaneError> {
+        let _ = entries;
+        Ok(())
+    }
 }
 
 /// A read-only source of a data plane's counters and connections, safe to

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use serde::Serialize;
+use tokio::sync::watch;
 
 use super::counters::Counters;
 use super::instance::{State, TransitionReason};
@@ -43,9 +44,21 @@ pub struct InstanceStatus {
 }
 
 /// A shared, always readable snapshot of every instance.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StatusBoard {
     inner: Arc<RwLock<BTreeMap<String, InstanceStatus>>>,
+    /// Bumped on every update, so readers that act on a state change
+    /// (connection sync's role) learn of it at once instead of polling.
+    changed: Arc<watch::Sender<()>>,
+}
+
+impl Default for StatusBoard {
+    fn default() -> Self {
+        StatusBoard {
+            inner: Arc::default(),
+            changed: Arc::new(watch::channel(()).0),
+        }
+    }
 }
 
 impl StatusBoard {
@@ -58,14 +71,23 @@ impl StatusBoard {
         self.read(|m| m.get(name).cloned())
     }
 
+    /// Wakes up after every later update of the board (then read it).
+    pub fn subscribe(&self) -> watch::Receiver<()> {
+        self.changed.subscribe()
+    }
+
     pub(super) fn put(&self, status: InstanceStatus) {
         let mut m = self.inner.write().unwrap_or_else(|p| p.into_inner());
         m.insert(status.name.clone(), status);
+        drop(m);
+        self.changed.send_replace(());
     }
 
     pub(super) fn remove(&self, name: &str) {
         let mut m = self.inner.write().unwrap_or_else(|p| p.into_inner());
         m.remove(name);
+        drop(m);
+        self.changed.send_replace(());
     }
 
     fn read<T>(&self, f: impl FnOnce(&BTreeMap<String, InstanceStatus>) -> T) -> T {

@@ -130,6 +130,14 @@ impl Dataplane for XdpDataplane {
         XdpDataplane::attached(self)
     }
 
+    fn sync_directory(&self) -> Option<crate::connsync::directory::Directory> {
+        Some(XdpDataplane::sync_directory(self))
+    }
+
+    fn write_synced(&mut self, entries: &[crate::connsync::core::Entry]) -> Result<(), DataplaneError> {
+        XdpDataplane::write_synced(self, entries)
+    }
+
     fn shutdown(&mut self, keep: bool) {
         if keep {
             info!("leaving the data plane attached and pinned for the next lbd");
