@@ -46,6 +46,9 @@ pub enum Command {
     },
     /// VRRP instances: state, priorities, master, transitions, counters.
     Vrrp,
+    /// Connection sync (`lvs_sync_daemon`): role, settings, messages and
+    /// losses by reason.
+    Sync,
     /// Data plane counters.
     Stats {
         /// Print again every --interval seconds (with rates) until interrupted.

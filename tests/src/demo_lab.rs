@@ -101,6 +101,21 @@ impl DemoLab {
         Ok(())
     }
 
+    /// Serves backend `i` (0-based) with `program` (`LISTEN NAME`, as
+    /// lb-test-http) instead of its web server.
+    pub fn serve_with(&mut self, i: usize, program: &str) -> Result<()> {
+        let name = format!("b{}", i + 1);
+        self.kill(&name)?;
+        let child = self.backends[i]
+            .command(crate::bin(program))
+            .args(["[::]:80", &name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.children.push((name, child));
+        Ok(())
+    }
+
     /// Stops a named process (`b2`, `lb1`) with SIGKILL.
     pub fn kill(&mut self, name: &str) -> Result<()> {
         let at = self
@@ -190,6 +205,29 @@ impl DemoLab {
             .args(args)
             .output()?;
         Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    }
+
+    /// Sends `sig` to a named process (`lb1`) and waits (bounded) for it
+    /// to exit.
+    pub fn stop_with(&mut self, name: &str, sig: i32, limit: Duration) -> Result<()> {
+        let at = self
+            .children
+            .iter()
+            .position(|(n, _)| n == name)
+            .with_context(|| format!("{name} not running"))?;
+        let (_, mut child) = self.children.remove(at);
+        // SAFETY: a plain kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("{name} did not exit within {limit:?}")
     }
 
     /// A crash of load balancer `lb`: its link goes down and lbd dies.

@@ -14,9 +14,9 @@ use tracing::{debug, error, info, warn};
 
 use super::core::{Action, Core, Entry, Report, Role};
 use super::directory::Directory;
+use super::settings::SyncSettings;
 use super::socket::SyncSocket;
 use super::status::{SyncBoard, SyncStatus};
-use super::settings::SyncSettings;
 use crate::vrrp::{State, StatusBoard};
 
 /// What the sync task asks of the data plane (the main loop carries it out).

@@ -102,13 +102,19 @@ fn sender(s: &SyncSettings, ifindex: u32) -> io::Result<UdpSocket> {
             set_multicast_ifindex_v4(&sock, ifindex)?;
             sock.set_multicast_ttl_v4(u32::from(s.ttl))?;
             sock.set_multicast_loop_v4(false)?;
-            sock.bind(&SockAddr::from(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))))?;
+            sock.bind(&SockAddr::from(SocketAddr::from((
+                Ipv4Addr::UNSPECIFIED,
+                0,
+            ))))?;
         }
         IpAddr::V6(_) => {
             sock.set_multicast_if_v6(ifindex)?;
             sock.set_multicast_hops_v6(u32::from(s.ttl))?;
             sock.set_multicast_loop_v6(false)?;
-            sock.bind(&SockAddr::from(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))))?;
+            sock.bind(&SockAddr::from(SocketAddr::from((
+                Ipv6Addr::UNSPECIFIED,
+                0,
+            ))))?;
         }
     }
     // Never read: keep its receive queue from filling.

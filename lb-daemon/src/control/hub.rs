@@ -50,6 +50,8 @@ pub struct Hub {
     pub dataplane: RwLock<Option<Arc<DataplaneInfo>>>,
     pub health: RwLock<Option<Arc<HealthRuntime>>>,
     pub vrrp: RwLock<Option<Arc<dyn VrrpStatus>>>,
+    /// Connection sync's status, when lbd runs it.
+    pub sync: RwLock<Option<crate::connsync::SyncBoard>>,
     pub overrides: Mutex<Overrides>,
     /// Bumped when the overrides change (the main loop reconciles).
     pub override_changes: watch::Sender<u64>,
@@ -78,6 +80,7 @@ impl Hub {
             dataplane: RwLock::new(None),
             health: RwLock::new(None),
             vrrp: RwLock::new(None),
+            sync: RwLock::new(None),
             overrides: Mutex::new(Overrides::default()),
             override_changes: watch::channel(0).0,
             reloads: watch::channel(0).0,
@@ -126,6 +129,16 @@ impl Hub {
 
     pub fn set_vrrp(&self, v: Arc<dyn VrrpStatus>) {
         *write(&self.vrrp) = Some(v);
+    }
+
+    pub fn set_sync(&self, board: crate::connsync::SyncBoard) {
+        *write(&self.sync) = Some(board);
+    }
+
+    /// Connection sync as shown; `None` when it is off.
+    pub fn sync_info(&self) -> Option<super::protocol::SyncInfo> {
+        let board = read(&self.sync).clone()?;
+        board.get().map(|s| super::views::sync(&s))
     }
 
     pub async fn health_snapshot(&self) -> Option<Snapshot> {

@@ -30,6 +30,7 @@ pub struct Scrape {
     pub stats: Option<Stats>,
     pub health: Option<Snapshot>,
     pub vrrp: Vec<VrrpInstance>,
+    pub sync: Option<super::protocol::SyncInfo>,
     pub started_unix_ms: u64,
     pub config_loaded_unix_ms: Option<u64>,
     pub last_reload_ok: Option<bool>,
@@ -45,6 +46,7 @@ pub async fn gather(hub: &Hub) -> Scrape {
         stats,
         health,
         vrrp: hub.vrrp_instances(),
+        sync: hub.sync_info(),
         started_unix_ms: unix_ms(hub.started),
         config_loaded_unix_ms: state.config_loaded.map(unix_ms),
         last_reload_ok: state.last_reload.as_ref().map(|r| r.ok),
@@ -372,8 +374,58 @@ impl Collector for ScrapeCollector {
         for f in [vs, vp, ve, vt, vas, var, vad] {
             f.encode(&mut enc)?;
         }
-        Ok(())
+        sync_families(s.sync.as_ref(), &mut enc)
     }
+}
+
+/// Connection sync (`lvs_sync_daemon`); the families exist when it is off.
+fn sync_families(
+    sync: Option<&super::protocol::SyncInfo>,
+    enc: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    let mut role = Family::new(
+        "lb_sync_role",
+        "1 for connection sync's current role (master sends, backup receives, both)",
+        MetricType::Gauge,
+    );
+    let mut messages = Family::new(
+        "lb_sync_messages",
+        "Sync messages sent and received",
+        MetricType::Counter,
+    );
+    let mut records = Family::new(
+        "lb_sync_records",
+        "Connection records sent and received",
+        MetricType::Counter,
+    );
+    let mut written = Family::new(
+        "lb_sync_written",
+        "Synced entries written into the connection table",
+        MetricType::Counter,
+    );
+    let mut dropped = Family::new(
+        "lb_sync_dropped",
+        "Sync messages, records and reports lost or refused, by reason",
+        MetricType::Counter,
+    );
+    if let Some(s) = sync {
+        for r in ["master", "backup", "both"] {
+            role.add(vec![("role", r.to_string())], s.role == r);
+        }
+        let dir = |d: &str| vec![("direction", d.to_string())];
+        messages.add(dir("sent"), s.sent_messages);
+        messages.add(dir("received"), s.received_messages);
+        records.add(dir("sent"), s.sent_records);
+        records.add(dir("received"), s.received_records);
+        written.add(Vec::new(), s.written);
+        for (reason, n) in &s.dropped {
+            dropped.add(vec![("reason", reason.clone())], *n);
+        }
+    }
+    for f in [role, messages, records, written, dropped] {
+        f.encode(enc)?;
+    }
+    Ok(())
 }
 
 /// Serves `GET /metrics` (HTTP/1.x, one request per connection).

@@ -146,6 +146,11 @@ impl Operations {
         self.hub.set_vrrp(vrrp);
     }
 
+    /// Connection sync's board, for `lbctl sync` and the metrics.
+    pub fn set_sync(&self, board: crate::connsync::SyncBoard) {
+        self.hub.set_sync(board);
+    }
+
     /// The operators' overrides, to apply on top of the health verdicts.
     pub fn overrides(&self) -> Overrides {
         self.hub.overrides()

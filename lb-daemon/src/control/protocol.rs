@@ -38,6 +38,7 @@ pub enum Command {
         service: Option<ServiceRef>,
     },
     Vrrp,
+    Sync,
     Stats,
     Conns {
         limit: usize,
@@ -368,6 +369,36 @@ pub struct ConnEntry {
     pub state: String,
     pub idle_secs: u32,
     pub expires_secs: u32,
+}
+
+/// `sync`: connection sync (`lvs_sync_daemon`); `None` when it is off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncResult {
+    pub sync: Option<SyncInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncInfo {
+    /// `master` (sends), `backup` (receives), `both`.
+    pub role: String,
+    pub interface: String,
+    /// The VRRP instance the role follows; none: send and receive.
+    pub vrrp_instance: Option<String>,
+    pub syncid: u8,
+    pub group: IpAddr,
+    pub port: u16,
+    pub ttl: u8,
+    pub maxlen: usize,
+    pub sent_messages: u64,
+    pub sent_records: u64,
+    pub received_messages: u64,
+    pub received_records: u64,
+    /// Entries written into the connection table.
+    pub written: u64,
+    /// Datagrams, records and reports lost or refused, by reason.
+    pub dropped: std::collections::BTreeMap<String, u64>,
+    /// Why the sockets are not open, while they are not.
+    pub error: Option<String>,
 }
 
 /// `vrrp`.

@@ -368,6 +368,9 @@ pub async fn handle(hub: &Hub, command: Command, peer: &Peer) -> Response {
         Command::Vrrp => Response::ok(VrrpResult {
             instances: hub.vrrp_instances(),
         }),
+        Command::Sync => Response::ok(super::protocol::SyncResult {
+            sync: hub.sync_info(),
+        }),
         Command::Stats => match stats(hub) {
             Ok(s) => Response::ok(StatsResult {
                 source: Source::Daemon,

@@ -232,3 +232,57 @@ pub fn backends(
     }
     out
 }
+
+/// Connection sync's status as `lbctl sync` and the metrics show it: the
+/// counters of losses flattened into one map by reason.
+pub fn sync(s: &crate::connsync::SyncStatus) -> super::protocol::SyncInfo {
+    let c = &s.counters;
+    let mut dropped = std::collections::BTreeMap::new();
+    let mut put = |k: String, v: u64| {
+        *dropped.entry(k).or_insert(0) += v;
+    };
+    put("unknown_service".into(), c.skipped_unknown_service);
+    put("unknown_backend".into(), c.skipped_unknown_backend);
+    put("not_persistent".into(), c.skipped_not_persistent);
+    put("other_syncid".into(), c.bad_syncid);
+    put("not_receiving".into(), c.ignored_messages);
+    put(
+        "report_unknown_service".into(),
+        c.unreported_unknown_service,
+    );
+    put(
+        "report_unknown_backend".into(),
+        c.unreported_unknown_backend,
+    );
+    put("ring_full".into(), c.ring_drops);
+    put("send_error".into(), c.send_errors);
+    put("write_error".into(), s.write_errors);
+    for (k, v) in &c.decode_errors {
+        put(format!("message_{k}"), *v);
+    }
+    for (k, v) in &c.skipped_records {
+        put(format!("record_{k}"), *v);
+    }
+    let role = match s.role {
+        crate::connsync::core::Role::Master => "master",
+        crate::connsync::core::Role::Backup => "backup",
+        crate::connsync::core::Role::Both => "both",
+    };
+    super::protocol::SyncInfo {
+        role: role.into(),
+        interface: s.settings.interface.clone(),
+        vrrp_instance: s.settings.vrrp_instance.clone(),
+        syncid: s.settings.syncid,
+        group: s.settings.group,
+        port: s.settings.port,
+        ttl: s.settings.ttl,
+        maxlen: s.settings.send_maxlen,
+        sent_messages: c.sent_messages,
+        sent_records: c.sent_records,
+        received_messages: c.received_messages,
+        received_records: c.received_records,
+        written: c.written,
+        dropped,
+        error: s.error.clone(),
+    }
+}

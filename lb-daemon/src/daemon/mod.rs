@@ -224,6 +224,7 @@ impl Daemon {
         }
         let mut forwarding = forwarding;
         let sync_board = crate::connsync::SyncBoard::default();
+        ops.set_sync(sync_board.clone());
         let sync = sync::start_sync(&config, forwarding.as_mut(), vrrp.as_ref(), &sync_board);
         let signals = Signals::new()?;
         Ok(Daemon {

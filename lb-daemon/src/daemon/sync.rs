@@ -117,7 +117,10 @@ fn carry_out(f: &mut Forwarding, sync: Option<&SyncRuntime>, req: ToDataplane) {
         }
         ToDataplane::Report(on) => {
             if let Err(e) = f.set_sync_reporting(on) {
-                warn!("turning sync reports {}: {e}", if on { "on" } else { "off" });
+                warn!(
+                    "turning sync reports {}: {e}",
+                    if on { "on" } else { "off" }
+                );
             }
         }
     }

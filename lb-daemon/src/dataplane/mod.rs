@@ -429,7 +429,10 @@ pub trait Dataplane: Send {
         None
     }
     /// Connection sync: writes entries heard from the master.
-    fn write_synced(&mut self, entries: &[crate::connsync::core::Entry]) -> Result<(), DataplaneError> {
+    fn write_synced(
+        &mut self,
+        entries: &[crate::connsync::core::Entry],
+    ) -> Result<(), DataplaneError> {
         let _ = entries;
         Ok(())
     }

@@ -15,6 +15,7 @@ mod set_weight;
 mod source;
 mod stats;
 mod status;
+mod sync;
 mod table;
 mod vrrp;
 
@@ -32,6 +33,7 @@ fn main() -> std::process::ExitCode {
         Command::Services => services::run(&args),
         Command::Backends { service } => backends::run(&args, service.as_ref()),
         Command::Vrrp => vrrp::run(&args),
+        Command::Sync => sync::run(&args),
         Command::Stats { watch, interval } => stats::run(&args, *watch, *interval),
         Command::Conns { limit } => conns::run(&args, *limit),
         Command::SetWeight {

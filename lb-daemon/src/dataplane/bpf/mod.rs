@@ -134,7 +134,10 @@ impl Dataplane for XdpDataplane {
         Some(XdpDataplane::sync_directory(self))
     }
 
-    fn write_synced(&mut self, entries: &[crate::connsync::core::Entry]) -> Result<(), DataplaneError> {
+    fn write_synced(
+        &mut self,
+        entries: &[crate::connsync::core::Entry],
+    ) -> Result<(), DataplaneError> {
         XdpDataplane::write_synced(self, entries)
     }
 

@@ -1,0 +1,269 @@
+//! Connection sync through a director failover, in namespaces: two lbd in
+//! one VRRP router with `lvs_sync_daemon`, a DR service over three real
+//! servers that keep HTTP/1.1 connections open, and long-lived client
+//! connections each asking every 100 ms and recording which backend
+//! answered. The master goes away (a crash: link down and kill -9; or a
+//! graceful stop); no connection may break, and each must still be
+//! answered by the backend it began on.
+//! Needs root.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpStream},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use lb_tests::demo_lab::{DemoLab, VIP};
+
+/// Long-lived client connections.
+const CONNECTIONS: usize = 30;
+/// Between two requests on one connection.
+const EVERY: Duration = Duration::from_millis(100);
+
+/// The demo's two directors with connection sync on VI_1's interface.
+fn template(algo: &str, kind: &str, extra_service: &str) -> String {
+    let server = |ip: &str| {
+        format!(
+            "    real_server {ip} 80 {{\n        TCP_CHECK {{\n            connect_timeout 1\n        }}\n    }}\n"
+        )
+    };
+    format!(
+        "global_defs {{\n    router_id @ROUTER@\n    vrrp_version 3\n    lvs_sync_daemon eth0 VI_1\n}}\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 77\n\
+         priority @PRIORITY@\n    advert_int 0.2\n    virtual_ipaddress {{\n        {VIP}/32 dev eth0\n    }}\n}}\n\
+         virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo {algo}\n    lb_kind {kind}\n    protocol TCP\n{extra_service}\n{}{}{}}}\n",
+        server("10.77.0.11"),
+        server("10.77.0.12"),
+        server("10.77.0.13"),
+    )
+}
+
+/// What one client connection saw.
+#[derive(Debug, Default)]
+struct Record {
+    /// The backend of each answer, with when it came.
+    answers: Vec<(Instant, String)>,
+    /// Why the connection broke, if it did.
+    broken: Option<String>,
+}
+
+/// One request on a kept-alive connection: the body (the backend's name).
+fn ask(reader: &mut BufReader<TcpStream>) -> Result<String> {
+    reader
+        .get_mut()
+        .write_all(b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n")
+        .context("sending")?;
+    let mut len = None;
+    let mut line = String::new();
+    let mut first = true;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).context("reading")? == 0 {
+            bail!("closed by the peer");
+        }
+        if first {
+            if !line.starts_with("HTTP/1.1 200") {
+                bail!("status line {line:?}");
+            }
+            first = false;
+        }
+        let l = line.trim_end().to_ascii_lowercase();
+        if l.is_empty() {
+            break;
+        }
+        if let Some(v) = l.strip_prefix("content-length:") {
+            len = v.trim().parse::<usize>().ok();
+        }
+    }
+    let mut body = vec![0; len.context("no Content-Length")?];
+    reader.read_exact(&mut body).context("reading the body")?;
+    Ok(String::from_utf8_lossy(&body).trim().to_string())
+}
+
+/// The client connections, each on a thread of its own asking every
+/// [`EVERY`] until stopped (bounded: at most two minutes).
+struct Clients {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<Record>>,
+}
+
+impl Clients {
+    fn start(lab: &DemoLab) -> Result<Clients> {
+        let vip = SocketAddr::from((VIP, 80));
+        // Connected from inside the client's namespace; the sockets stay
+        // there whichever thread uses them.
+        let streams = lab.client.enter(move || {
+            let mut v = Vec::new();
+            for _ in 0..CONNECTIONS {
+                let s = TcpStream::connect_timeout(&vip, Duration::from_secs(2))
+                    .context("connecting to the VIP")?;
+                s.set_read_timeout(Some(Duration::from_secs(5)))?;
+                s.set_nodelay(true)?;
+                v.push(s);
+            }
+            Ok(v)
+        })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = streams
+            .into_iter()
+            .map(|s| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut rec = Record::default();
+                    let mut reader = BufReader::new(s);
+                    let began = Instant::now();
+                    while !stop.load(Ordering::Relaxed)
+                        && began.elapsed() < Duration::from_secs(120)
+                    {
+                        match ask(&mut reader) {
+                            Ok(b) => rec.answers.push((Instant::now(), b)),
+                            Err(e) => {
+                                rec.broken = Some(format!("{e:#}"));
+                                break;
+                            }
+                        }
+                        std::thread::sleep(EVERY);
+                    }
+                    rec
+                })
+            })
+            .collect();
+        Ok(Clients { stop, threads })
+    }
+
+    fn finish(self) -> Vec<Record> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_default())
+            .collect()
+    }
+}
+
+/// How the master goes away.
+#[derive(Debug, Clone, Copy)]
+enum Away {
+    /// Link down and kill -9.
+    Crash,
+    /// SIGTERM: priority 0, sync flushed first.
+    Graceful,
+}
+
+/// The whole scenario; returns the lab's logs on failure for context.
+fn failover(algo: &str, kind: &str, extra: &str, away: Away) {
+    let mut lab = DemoLab::new().expect("lab");
+    let result = run(&mut lab, algo, kind, extra, away);
+    if let Err(e) = result {
+        let logs: String = (0..2)
+            .map(|lb| {
+                format!(
+                    "--- lb{} ---\n{}\n",
+                    lb + 1,
+                    std::fs::read_to_string(lab.log(lb)).unwrap_or_default()
+                )
+            })
+            .collect();
+        panic!("{e:#}\n{logs}");
+    }
+}
+
+fn run(lab: &mut DemoLab, algo: &str, kind: &str, extra: &str, away: Away) -> Result<()> {
+    for i in 0..3 {
+        lab.serve_with(i, "lb-test-keepalive")?;
+    }
+    let conf = lab.dir.path().join("sync.conf.in");
+    std::fs::write(&conf, template(algo, kind, extra))?;
+    lab.start_lbd(0, &conf, 150)?;
+    lab.start_lbd(1, &conf, 100)?;
+    lab.wait_holder(0, Duration::from_secs(10))?;
+    for lb in 0..2 {
+        lab.wait_log(lb, "every backend resolved", Duration::from_secs(10))?;
+        lab.wait_log(lb, "connection sync running", Duration::from_secs(10))?;
+    }
+    lab.wait_log(0, "to=Master", Duration::from_secs(5))?;
+
+    let clients = Clients::start(lab)?;
+    // Reports leave within a second; give the backup time to write them.
+    let synced = wait_synced(lab, CONNECTIONS, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    let went = Instant::now();
+    match away {
+        Away::Crash => lab.crash(0)?,
+        Away::Graceful => lab.stop_with("lb1", libc::SIGTERM, Duration::from_secs(10))?,
+    }
+    lab.wait_holder(1, Duration::from_secs(5))?;
+    let took = went.elapsed();
+    // Every connection asks several times through the new master.
+    std::thread::sleep(Duration::from_secs(3));
+    let records = clients.finish();
+    synced?;
+
+    let mut problems = Vec::new();
+    let mut spread = std::collections::BTreeMap::<String, usize>::new();
+    for (i, r) in records.iter().enumerate() {
+        let Some((_, first)) = r.answers.first() else {
+            problems.push(format!("connection {i}: no answer at all ({:?})", r.broken));
+            continue;
+        };
+        *spread.entry(first.clone()).or_default() += 1;
+        if let Some(why) = &r.broken {
+            problems.push(format!("connection {i} (on {first}) broke: {why}"));
+        }
+        if let Some((_, other)) = r.answers.iter().find(|(_, b)| b != first) {
+            problems.push(format!(
+                "connection {i} began on {first}, answered by {other}"
+            ));
+        }
+        let after = r.answers.iter().filter(|(t, _)| *t > went + took).count();
+        if after == 0 {
+            problems.push(format!(
+                "connection {i} (on {first}): no answer after the failover"
+            ));
+        }
+    }
+    eprintln!("{algo}/{kind} {away:?}: takeover after {took:?}; connections by backend {spread:?}");
+    if spread.len() < 2 && algo != "sh" {
+        problems.push(format!("all connections on one backend: {spread:?}"));
+    }
+    if !problems.is_empty() {
+        bail!(
+            "{} of {CONNECTIONS} connections went wrong:\n{}\nbackup's sync: {}",
+            problems.len(),
+            problems.join("\n"),
+            lab.lbctl(1, &["sync"]).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// Waits (bounded) until the backup's connection table holds `n`
+/// connections to the VIP.
+fn wait_synced(lab: &DemoLab, n: usize, limit: Duration) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    let mut seen = 0;
+    while Instant::now() < deadline {
+        let out = lab.lbctl(1, &["--json", "conns", "-n", "1000"])?;
+        seen = out.matches(&format!("{VIP}:80")).count();
+        if seen >= n {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bail!("the backup holds {seen} of {n} connections after {limit:?}")
+}
+
+#[test]
+fn sync_failover_dr_rr_crash_keeps_every_connection() {
+    failover("rr", "DR", "", Away::Crash);
+}
+
+#[test]
+fn sync_failover_dr_rr_graceful_stop_keeps_every_connection() {
+    failover("rr", "DR", "", Away::Graceful);
+}
