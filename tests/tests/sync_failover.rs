@@ -267,3 +267,87 @@ fn sync_failover_dr_rr_crash_keeps_every_connection() {
 fn sync_failover_dr_rr_graceful_stop_keeps_every_connection() {
     failover("rr", "DR", "", Away::Graceful);
 }
+
+/// A message as the kernel's master sends it: one established DR
+/// connection from `client` to the VIP on `dest`.
+fn kernel_message(client: SocketAddr, dest: SocketAddr) -> Vec<u8> {
+    use lb_daemon::connsync::packet::{flags, state, MessageBuilder, SyncConn};
+    let mut b = MessageBuilder::new(0, 1400);
+    b.push(&SyncConn {
+        protocol: 6,
+        flags: flags::DROUTE,
+        state: state::TCP_ESTABLISHED,
+        client,
+        vip: SocketAddr::from((VIP, 80)),
+        dest,
+        fwmark: 0,
+        timeout: 900,
+        seq: None,
+        pe_data: None,
+        pe_name: None,
+    })
+    .expect("one record fits");
+    b.finish()
+}
+
+/// The receiving side alone: lbd (with no VRRP instance: it sends and
+/// receives) writes what it hears on the group into its table, counts
+/// what it cannot map, and shows both in `lbctl sync`.
+#[test]
+fn sync_lbd_writes_the_connections_it_hears() {
+    let mut lab = DemoLab::new().expect("lab");
+    let conf = lab.dir.path().join("recv.conf.in");
+    let text = template("rr", "DR", "")
+        .replace("lvs_sync_daemon eth0 VI_1", "lvs_sync_daemon eth0")
+        .replace("@PRIORITY@", "100");
+    std::fs::write(&conf, text).unwrap();
+    lab.start_lbd(1, &conf, 100).unwrap();
+    let check = || -> Result<()> {
+        lab.wait_log(1, "every backend resolved", Duration::from_secs(10))?;
+        lab.wait_log(1, "connection sync running", Duration::from_secs(10))?;
+        let known: SocketAddr = "10.77.0.10:40001".parse()?;
+        let msgs = vec![
+            kernel_message(known, "10.77.0.12:80".parse()?),
+            // A backend this node does not have: skipped, counted.
+            kernel_message("10.77.0.10:40002".parse()?, "10.77.0.99:80".parse()?),
+            // Garbage: refused, counted.
+            vec![0, 0, 0, 8, 0, 0, 1, 0, 0xff],
+        ];
+        lab.client.enter(move || {
+            let s = std::net::UdpSocket::bind("10.77.0.10:0")?;
+            s.set_multicast_ttl_v4(1)?;
+            for m in &msgs {
+                s.send_to(m, "224.0.0.81:8848")?;
+            }
+            Ok(())
+        })?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let conns = lab.lbctl(1, &["conns"])?;
+            if conns.contains("10.77.0.10:40001") && conns.contains("10.77.0.12:80") {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the synced connection is not in the table:\n{conns}\n{}",
+                    lab.lbctl(1, &["sync"])?
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let sync = lab.lbctl(1, &["--json", "sync"])?;
+        let v: serde_json::Value = serde_json::from_str(&sync)?;
+        let s = &v["sync"];
+        anyhow::ensure!(s["role"] == "both", "{sync}");
+        anyhow::ensure!(s["written"] == 1, "{sync}");
+        anyhow::ensure!(s["dropped"]["unknown_backend"] == 1, "{sync}");
+        anyhow::ensure!(s["dropped"]["message_size_mismatch"] == 1, "{sync}");
+        Ok(())
+    };
+    if let Err(e) = check() {
+        panic!(
+            "{e:#}\n{}",
+            std::fs::read_to_string(lab.log(1)).unwrap_or_default()
+        );
+    }
+}
