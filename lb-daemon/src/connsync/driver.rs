@@ -61,7 +61,21 @@ impl RoleSource {
         }
     }
 
-    fn current(&self) -> Role {
+    /// The settings' instance on the VRRP runtime's board; without an
+    /// instance, `Both`.
+    pub fn for_settings(settings: &SyncSettings, vrrp: Option<StatusBoard>) -> RoleSource {
+        match (&settings.vrrp_instance, vrrp) {
+            (None, _) => RoleSource::Both,
+            (Some(name), Some(b)) => RoleSource::vrrp(name.clone(), b),
+            (Some(name), None) => {
+                // Validation makes this unreachable; stay a backup.
+                warn!(instance = %name, "lvs_sync_daemon: no VRRP runtime, receiving only");
+                RoleSource::vrrp(name.clone(), StatusBoard::default())
+            }
+        }
+    }
+
+    pub(crate) fn current(&self) -> Role {
         match self {
             RoleSource::Both => Role::Both,
             RoleSource::Vrrp {
@@ -73,7 +87,7 @@ impl RoleSource {
         }
     }
 
-    async fn changed(&mut self) {
+    pub(crate) async fn changed(&mut self) {
         match self {
             RoleSource::Both => std::future::pending().await,
             RoleSource::Vrrp { changes, .. } => {

@@ -14,6 +14,8 @@
 //! - `tasks`: the task and what feeds what (a diagram);
 //! - `driver`: the task's loop, one handler per input (datagram, reports,
 //!   role change, flush deadline);
+//! - `kernel`: the IPVS tier's sync, the kernel's own daemons switched
+//!   with the VRRP role;
 //! - `socket`: the group's sending and receiving sockets;
 //! - `status`: the shared [`status::SyncBoard`] `lbctl sync` and the
 //!   metrics read.
@@ -21,6 +23,7 @@
 pub mod core;
 pub mod directory;
 pub mod driver;
+pub mod kernel;
 pub mod packet;
 pub mod runtime;
 pub mod settings;

@@ -45,15 +45,7 @@ impl SyncRuntime {
         directory: Directory,
         board: SyncBoard,
     ) -> SyncRuntime {
-        let role = match (&settings.vrrp_instance, vrrp) {
-            (None, _) => RoleSource::Both,
-            (Some(name), Some(b)) => RoleSource::vrrp(name.clone(), b),
-            (Some(name), None) => {
-                // Validation makes this unreachable; stay a backup.
-                warn!(instance = %name, "lvs_sync_daemon: no VRRP runtime, receiving only");
-                RoleSource::vrrp(name.clone(), StatusBoard::default())
-            }
-        };
+        let role = RoleSource::for_settings(&settings, vrrp);
         let params = Params {
             syncid: settings.syncid,
             send_maxlen: settings.send_maxlen,

@@ -159,7 +159,7 @@ struct Daemon {
     /// `lb_announce_table`: VIP routes for the host's routing daemon.
     announce: Option<Announcer>,
     /// `lvs_sync_daemon`: connection sync.
-    sync: Option<crate::connsync::SyncRuntime>,
+    sync: Option<sync::Sync>,
     /// What `lbctl sync` and the metrics read.
     sync_board: crate::connsync::SyncBoard,
     /// The directory sync was last handed.

@@ -9,29 +9,55 @@ use tracing::{info, warn};
 use super::{forwarding::Forwarding, Daemon};
 use crate::{
     config,
-    connsync::{driver::ToDataplane, settings::SyncSettings, SyncBoard, SyncRuntime},
+    connsync::{
+        driver::{RoleSource, ToDataplane},
+        kernel::KernelSync,
+        settings::SyncSettings,
+        SyncBoard, SyncRuntime,
+    },
     vrrp::VrrpRuntime,
 };
 
-/// Starts connection sync when the configuration asks for it and the data
-/// plane is one lbd syncs (the BPF tiers).
+/// Connection sync as it runs: lbd's own (the BPF tiers) or the kernel's
+/// sync daemons (the IPVS tier).
+pub(super) enum Sync {
+    Lbd(SyncRuntime),
+    Kernel(KernelSync),
+}
+
+impl Sync {
+    fn settings(&self) -> &SyncSettings {
+        match self {
+            Sync::Lbd(s) => s.settings(),
+            Sync::Kernel(k) => k.settings(),
+        }
+    }
+}
+
+/// Starts connection sync when the configuration asks for it: lbd's own
+/// for the BPF tiers, the kernel's daemons for the IPVS tier.
 pub(super) fn start_sync(
     config: &config::Config,
     forwarding: Option<&mut Forwarding>,
     vrrp: Option<&VrrpRuntime>,
     board: &SyncBoard,
-) -> Option<SyncRuntime> {
+) -> Option<Sync> {
     let settings = SyncSettings::from_config(config)?;
     let Some(f) = forwarding else {
         warn!("lvs_sync_daemon: there is no data plane here, so no connection to sync");
         return None;
     };
     let Some(directory) = f.dataplane.sync_directory() else {
-        warn!(
-            tier = f.dataplane.tier(),
-            "lvs_sync_daemon is read and checked but this tier's connections are not synced yet"
+        info!(
+            interface = %settings.interface,
+            "starting the kernel's IPVS sync daemons"
         );
-        return None;
+        let role = RoleSource::for_settings(&settings, vrrp.map(|r| r.status()));
+        return Some(Sync::Kernel(KernelSync::start(
+            settings,
+            role,
+            board.clone(),
+        )));
     };
     let source = f.sync_source();
     info!(
@@ -40,20 +66,21 @@ pub(super) fn start_sync(
         syncid = settings.syncid,
         "starting connection sync"
     );
-    Some(SyncRuntime::start(
+    Some(Sync::Lbd(SyncRuntime::start(
         settings,
         super::forwarding::timeouts(config),
         vrrp.map(|r| r.status()),
         source,
         directory,
         board.clone(),
-    ))
+    )))
 }
 
 impl Daemon {
     /// The sync task asks something of the data plane.
     pub(super) fn on_sync(&mut self, req: ToDataplane) {
-        let (Some(f), Some(sync)) = (self.forwarding.as_mut(), self.sync.as_ref()) else {
+        let (Some(f), Some(Sync::Lbd(sync))) = (self.forwarding.as_mut(), self.sync.as_ref())
+        else {
             return;
         };
         carry_out(f, Some(sync), req);
@@ -80,8 +107,10 @@ impl Daemon {
 
     /// Stops sync; a master sends what it holds and turns reports off.
     pub(super) async fn stop_sync(&mut self) {
-        let Some(sync) = self.sync.take() else {
-            return;
+        let sync = match self.sync.take() {
+            None => return,
+            Some(Sync::Kernel(k)) => return k.stop().await,
+            Some(Sync::Lbd(s)) => s,
         };
         for req in sync.stop().await {
             if let Some(f) = self.forwarding.as_mut() {
@@ -92,7 +121,8 @@ impl Daemon {
 
     /// The services changed: sync maps records with the new directory.
     pub(super) fn publish_directory(&mut self) {
-        let (Some(f), Some(sync)) = (self.forwarding.as_ref(), self.sync.as_ref()) else {
+        let (Some(f), Some(Sync::Lbd(sync))) = (self.forwarding.as_ref(), self.sync.as_ref())
+        else {
             return;
         };
         let Some(dir) = f.dataplane.sync_directory() else {

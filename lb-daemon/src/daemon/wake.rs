@@ -59,7 +59,10 @@ impl Daemon {
         let s = &mut self.signals;
         let health = self.forwarding.as_mut().map(|f| &mut f.health);
         let announce_at = self.announce.as_ref().and_then(|a| a.next_deadline());
-        let sync = self.sync.as_mut();
+        let sync = match self.sync.as_mut() {
+            Some(super::sync::Sync::Lbd(s)) => Some(s),
+            _ => None,
+        };
         tokio::select! {
             _ = s.int.recv() => Wake::Stop { signal: "SIGINT" },
             _ = s.term.recv() => Wake::Stop { signal: "SIGTERM" },
