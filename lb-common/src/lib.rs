@@ -273,6 +273,20 @@ pub struct SyncEvent {
 /// a burst of new flows while the daemon is between reads.
 pub const SYNC_RING_BYTES: u32 = 1 << 22;
 
+/// Value of the one-entry `SYNC_CONTROL` array: whether the program writes
+/// `SyncEvent`s, and how often a live connection is reported again. A map
+/// of its own rather than fields of `Settings`, so that `Settings` (and the
+/// pins of an older lbd) keep their shape.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SyncControl {
+    /// Non-zero: report (connection sync is on and this node sends).
+    pub enabled: u32,
+    /// Jiffies: a connection is reported again when its timestamp crosses
+    /// a multiple of this (0: never again).
+    pub period: u32,
+}
+
 /// Value of the one-entry `SETTINGS` array.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -384,6 +398,8 @@ pub mod stat {
         NAT_REPLY => "nat_replies",
         /// Encapsulation would exceed the MTU: to the stack.
         TOO_BIG => "too_big",
+        /// Connection-sync reports lost: `SYNC_EVENTS` was full.
+        SYNC_DROPS => "sync_drops",
     }
     /// Entries of `GLOBAL_STATS`: part of the map's shape (pinned maps of
     /// another size are refused), so it stays put while counters are added
@@ -414,7 +430,11 @@ pub mod maps {
     pub const BACKEND_STATS: &str = "BACKEND_STATS";
     /// Ring buffer of `SyncEvent`s (connection sync).
     pub const SYNC_EVENTS: &str = "SYNC_EVENTS";
-    pub const ALL: [&str; 15] = [
+    /// `SyncControl`: whether the program reports (connection sync).
+    pub const SYNC_CONTROL: &str = "SYNC_CONTROL";
+    /// Every map lbd pins. A newer lbd adopting an older lbd's pins finds
+    /// some missing (added since): those are created and pinned.
+    pub const ALL: [&str; 17] = [
         SERVICES,
         BACKENDS,
         SCHEDULE,
@@ -430,6 +450,8 @@ pub mod maps {
         GLOBAL_STATS,
         SERVICE_STATS,
         BACKEND_STATS,
+        SYNC_EVENTS,
+        SYNC_CONTROL,
     ];
 }
 
@@ -521,8 +543,17 @@ mod user {
         Iface,
         Settings,
         Counters,
-        SyncEvent
+        SyncEvent,
+        SyncControl
     );
+
+    impl SyncEvent {
+        /// An entry of `SYNC_EVENTS` as the ring hands it over (any
+        /// alignment); `None` if it is not one event long.
+        pub fn from_bytes(bytes: &[u8]) -> Option<SyncEvent> {
+            bytemuck::try_pod_read_unaligned(bytes).ok()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -548,6 +579,7 @@ mod tests {
         assert_eq!(size_of::<Settings>(), 48);
         assert_eq!(size_of::<Counters>(), 24);
         assert_eq!(size_of::<SyncEvent>(), 52);
+        assert_eq!(size_of::<SyncControl>(), 8);
     }
 
     // The program counts an XDP verdict under the verdict's own code.
@@ -563,7 +595,7 @@ mod tests {
             ],
             [0, 1, 2, 3, 4]
         );
-        assert_eq!(stat::TOO_BIG as usize, stat::COUNT - 1);
+        assert_eq!(stat::SYNC_DROPS as usize, stat::COUNT - 1);
         assert_eq!(stat::NAMES[stat::NAT_REPLY as usize], "nat_replies");
     }
 

@@ -2,11 +2,12 @@
 //! DR and TUN modes the replies bypass it), IPVS-like: states with their
 //! own idle timeouts, and per-backend active/inactive counts for lc/wlc.
 
-use lb_common::{conn_state, Conn, Settings, IPPROTO_UDP};
+use lb_common::{conn_state, Conn, FlowKey, Settings, IPPROTO_UDP};
 
 use crate::headers::{TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
 use crate::maps::BACKEND_CONNS;
 use crate::parse::Pkt;
+use crate::sync;
 
 /// Jiffies, low 32 bits: `bpf_jiffies64` is inlined by the verifier into a
 /// single load, where a nanosecond clock is a helper call that costs every
@@ -70,7 +71,7 @@ pub fn count_conn(backend: u32, state: u8, add: bool) {
 /// timestamp was refreshed (at most once per `refresh`), which is also when
 /// NAT refreshes its reverse entry.
 #[inline(always)]
-pub fn track(conn: &mut Conn, pkt: &Pkt, now: u32, refresh: u32) -> bool {
+pub fn track(conn: &mut Conn, key: &FlowKey, pkt: &Pkt, now: u32, refresh: u32) -> bool {
     if pkt.proto != IPPROTO_UDP {
         let f = pkt.tcp_flags;
         let next = if f & TCP_RST != 0 {
@@ -88,9 +89,11 @@ pub fn track(conn: &mut Conn, pkt: &Pkt, now: u32, refresh: u32) -> bool {
                 count_conn(conn.backend, next, true);
             }
             conn.state = next;
+            sync::changed(key, conn);
         }
     }
     if now.wrapping_sub(conn.last_seen) >= refresh {
+        sync::refreshing(key, conn, now);
         conn.last_seen = now;
         return true;
     }

@@ -14,6 +14,7 @@ use crate::headers::TCP_SYN;
 use crate::maps::{self, count, BACKENDS, CONNS, PERSIST, SERVICE_SLOTS};
 use crate::parse::Pkt;
 use crate::sched;
+use crate::sync;
 
 /// Where a VIP packet goes: its backend and how.
 pub struct Flow {
@@ -74,7 +75,7 @@ pub fn established(pkt: &Pkt, key: &FlowKey, now: u32, settings: &Settings) -> R
     if conn::fresh(c, now, settings) && !conn::reopens(c, pkt) {
         if let Some(b) = BACKENDS.get(c.backend) {
             if b.flags & BACKEND_F_READY != 0 && b.service == c.service {
-                let refreshed = conn::track(c, pkt, now, settings.refresh);
+                let refreshed = conn::track(c, key, pkt, now, settings.refresh);
                 return Ok(Flow {
                     b,
                     id: c.backend,
@@ -173,6 +174,9 @@ pub fn new_flow(
         count(stat::CONN_INSERT_FAILED, len);
     } else if counted != 0 {
         conn::count_conn(id, state, true);
+    }
+    if recorded {
+        sync::started(key, &c);
     }
     if service.flags & svc::PERSIST != 0 {
         let pk = persist_key(service, pkt);

@@ -12,7 +12,7 @@
 //! path they share (`process`). Around it: `parse` (frame → packet),
 //! `flow` (established or new flow, scheduling call, persistence), `sched`
 //! (the schedulers), `conn` (connection states), `fwd` (DR, NAT, TUN),
-//! `icmp` (ICMP errors about our flows), `frame` (bounds-checked access,
+//! `icmp` (ICMP errors about our flows), `sync` (connection-sync reports), `frame` (bounds-checked access,
 //! the one home of packet `unsafe`), `decap` (the backend-side program),
 //! `baseline` (the benchmark's reference programs).
 #![no_std]
@@ -35,6 +35,7 @@ mod icmp;
 mod maps;
 mod parse;
 mod sched;
+mod sync;
 
 use aya_ebpf::{
     bindings::{xdp_action, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT},

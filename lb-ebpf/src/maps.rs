@@ -9,12 +9,13 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use lb_common::{
     stat, Backend, Conn, ConnCounts, Counters, FlowKey, Iface, NatRev, PersistKey, PersistValue,
-    Service, ServiceSlot, Settings, VipKey, CONN_TABLE_SIZE, MAX_BACKENDS, MAX_IFINDEX,
-    MAX_SERVICES, PERSIST_TABLE_SIZE, SCHED_CAPACITY, SERVICE_SLOT_COUNT, VIP_FILTER_SIZE,
+    Service, ServiceSlot, Settings, SyncControl, VipKey, CONN_TABLE_SIZE, MAX_BACKENDS, MAX_IFINDEX,
+    MAX_SERVICES, PERSIST_TABLE_SIZE, SCHED_CAPACITY, SERVICE_SLOT_COUNT, SYNC_RING_BYTES,
+    VIP_FILTER_SIZE,
 };
 
 #[map]
@@ -69,6 +70,13 @@ pub static VIP_FILTER: Array<u32> = Array::with_max_entries(VIP_FILTER_SIZE, 0);
 /// several share a prefilter slot.
 #[map]
 pub static SERVICE_SLOTS: Array<ServiceSlot> = Array::with_max_entries(SERVICE_SLOT_COUNT, 0);
+
+/// Connection sync: the reports (see `sync`), and whether to write them.
+#[map]
+pub static SYNC_EVENTS: RingBuf = RingBuf::with_byte_size(SYNC_RING_BYTES, 0);
+
+#[map]
+pub static SYNC_CONTROL: Array<SyncControl> = Array::with_max_entries(1, 0);
 
 #[map]
 pub static GLOBAL_STATS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(stat::LEN, 0);

@@ -59,3 +59,35 @@ fn a_pinned_connection_table_keeps_its_size() {
     drop(load(&pins, Some(8192)).expect("adopted"));
     assert_eq!(size(), 4096, "the pinned table, not a new one");
 }
+
+/// Pins left by an older lbd, from before connection sync (no
+/// `SYNC_EVENTS`, no `SYNC_CONTROL`), are adopted: the missing maps are
+/// created and pinned. Reporting a previous lbd left on is off again until
+/// this lbd asks.
+#[test]
+fn an_older_pin_set_is_adopted_and_the_sync_maps_created() {
+    let bpffs = Bpffs::new();
+    let pins = bpffs.path().join("lb");
+    let mut first = load(&pins, None).expect("first load pins its maps");
+    first.set_reporting(true).unwrap();
+    drop(first);
+    let control = || {
+        let data = MapData::from_pin(pins.join(names::SYNC_CONTROL)).unwrap();
+        let map = aya::maps::Map::from_map_data(data).unwrap();
+        let array: aya::maps::Array<_, lb_common::SyncControl> =
+            aya::maps::Array::try_from(map).unwrap();
+        array.get(&0, 0).unwrap()
+    };
+    assert_eq!(control().enabled, 1, "left on by the first lbd");
+    drop(load(&pins, None).expect("adopted"));
+    assert_eq!(control().enabled, 0, "off until asked");
+
+    for n in [names::SYNC_EVENTS, names::SYNC_CONTROL] {
+        std::fs::remove_file(pins.join(n)).unwrap();
+    }
+    let dp = load(&pins, None).expect("an older pin set adopted");
+    for n in [names::SYNC_EVENTS, names::SYNC_CONTROL] {
+        assert!(pins.join(n).exists(), "{n} created and pinned");
+    }
+    dp.sync_events().expect("a reader of the new ring");
+}

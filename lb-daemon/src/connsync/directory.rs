@@ -33,6 +33,8 @@ impl LocalService {
 pub struct Directory {
     by_vip: HashMap<(u8, SocketAddr), LocalService>,
     by_id: HashMap<u32, (u8, SocketAddr)>,
+    /// Backend slot id → address (slot ids are unique across services).
+    backend_addrs: HashMap<u32, SocketAddr>,
 }
 
 impl Directory {
@@ -41,6 +43,8 @@ impl Directory {
         for s in services {
             let key = (s.proto.number(), s.vip);
             d.by_id.insert(s.id, key);
+            d.backend_addrs
+                .extend(s.backends.iter().map(|(addr, id)| (*id, *addr)));
             d.by_vip.insert(key, s);
         }
         d
@@ -52,6 +56,12 @@ impl Directory {
 
     pub fn service_by_id(&self, id: u32) -> Option<&LocalService> {
         self.by_id.get(&id).and_then(|k| self.by_vip.get(k))
+    }
+
+    /// The address of backend slot `id` (what the data plane's reports
+    /// name).
+    pub fn backend_addr(&self, id: u32) -> Option<SocketAddr> {
+        self.backend_addrs.get(&id).copied()
     }
 
     pub fn len(&self) -> usize {

@@ -412,6 +412,18 @@ pub trait Dataplane: Send {
         self.map_view()
             .map(|v| v.map(|v| Box::new(v) as Box<dyn Reader>))
     }
+    /// Connection sync: turn the data plane's reports of new connections
+    /// and state changes on or off (the IPVS tier's kernel sync daemon
+    /// needs none).
+    fn set_reporting(&mut self, on: bool) -> Result<(), DataplaneError> {
+        let _ = on;
+        Ok(())
+    }
+    /// Connection sync: a reader of the data plane's reports, for the sync
+    /// task (the BPF tiers).
+    fn sync_events(&self) -> Option<Result<bpf::SyncEvents, DataplaneError>> {
+        None
+    }
     /// Interfaces the program is attached to, with their mode.
     fn attached(&self) -> Vec<(String, &'static str)> {
         Vec::new()

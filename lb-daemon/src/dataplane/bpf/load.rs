@@ -17,6 +17,7 @@ use super::{
     ids::Ids,
     install::Installed,
     maps::{backend_addr, map_err, slot_index, Maps},
+    sync_events::SyncMaps,
     XdpDataplane,
 };
 use crate::dataplane::{
@@ -72,6 +73,7 @@ impl XdpDataplane {
                 source,
             })?;
         let maps = Maps::take(&mut ebpf)?;
+        let sync = SyncMaps::take(&mut ebpf)?;
         let mut dp = Self {
             ebpf,
             maps,
@@ -82,12 +84,16 @@ impl XdpDataplane {
             settings: Settings::ipvs_defaults(crate::clock::hz()),
             attachments: Vec::new(),
             pin_path: opts.pin_path.clone(),
+            sync,
         };
         if adopting {
             dp.adopt()?;
         } else {
             dp.write_settings()?;
         }
+        // Off until this lbd's sync task asks (an older lbd may have left
+        // it on in the pins).
+        dp.write_sync_control()?;
         Ok(dp)
     }
 

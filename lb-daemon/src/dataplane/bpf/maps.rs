@@ -116,7 +116,10 @@ impl<T: Borrow<MapData>> Maps<T> {
     }
 }
 
-fn dup(name: &'static str, fd: BorrowedFd<'_>) -> Result<std::os::fd::OwnedFd, DataplaneError> {
+pub(super) fn dup(
+    name: &'static str,
+    fd: BorrowedFd<'_>,
+) -> Result<std::os::fd::OwnedFd, DataplaneError> {
     fd.try_clone_to_owned().map_err(|e| DataplaneError::Map {
         name,
         source: MapError::SyscallError(aya::sys::SyscallError {

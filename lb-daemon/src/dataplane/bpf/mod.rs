@@ -11,7 +11,9 @@
 //! - `host`: what the program is told about the host (interfaces, tunnel
 //!   sources, timeouts);
 //! - `read`: counters, connections and installed tables read back;
-//! - `conns`: connection sync's writes into the connection table.
+//! - `conns`: connection sync's writes into the connection table;
+//! - `sync_events`: connection sync's reports from the program (the ring
+//!   buffer and its switch).
 
 mod attach;
 mod conns;
@@ -21,6 +23,7 @@ mod install;
 mod load;
 mod maps;
 mod read;
+pub mod sync_events;
 
 use std::{collections::HashMap, path::PathBuf};
 
@@ -31,12 +34,14 @@ use tracing::info;
 pub use attach::AttachMode;
 pub use load::LoadOptions;
 pub use maps::Maps;
+pub use sync_events::SyncEvents;
 
 use super::{regions::Regions, Dataplane, DataplaneError, Mode, ServiceSpec, Stats, Timeouts};
 use crate::net::Interface;
 use attach::Attachment;
 use ids::Ids;
 use install::Installed;
+use sync_events::SyncMaps;
 
 pub struct XdpDataplane {
     ebpf: Ebpf,
@@ -48,6 +53,7 @@ pub struct XdpDataplane {
     settings: Settings,
     attachments: Vec<Attachment>,
     pin_path: Option<PathBuf>,
+    sync: SyncMaps,
 }
 
 impl Dataplane for XdpDataplane {
@@ -103,7 +109,16 @@ impl Dataplane for XdpDataplane {
         self.settings.tcp_timeout = crate::clock::from_secs(t.tcp);
         self.settings.tcpfin_timeout = crate::clock::from_secs(t.tcpfin);
         self.settings.udp_timeout = crate::clock::from_secs(t.udp);
-        self.write_settings()
+        self.write_settings()?;
+        self.write_sync_control()
+    }
+
+    fn set_reporting(&mut self, on: bool) -> Result<(), DataplaneError> {
+        XdpDataplane::set_reporting(self, on)
+    }
+
+    fn sync_events(&self) -> Option<Result<SyncEvents, DataplaneError>> {
+        Some(XdpDataplane::sync_events(self))
     }
 
     fn maintain(&mut self) -> Result<(), DataplaneError> {
