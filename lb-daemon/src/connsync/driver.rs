@@ -153,6 +153,10 @@ impl Driver {
         let start = self.core.start();
         self.carry_out(start).await;
         self.on_role().await;
+        // What the ring held before this reader raises no wake-up.
+        if self.source.is_some() {
+            self.on_reports(Ok(())).await;
+        }
         info!(role = ?self.core.role(), group = %self.socket.group(), "connection sync running");
         loop {
             match self.next_wake(&mut stop).await {
@@ -278,6 +282,7 @@ impl Driver {
                     settings: settings.clone(),
                     counters,
                     write_errors: 0,
+                    ring_drops: 0,
                     error: None,
                 })
             }

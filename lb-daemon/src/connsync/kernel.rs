@@ -98,6 +98,7 @@ async fn run(
                     settings: settings.clone(),
                     counters: Default::default(),
                     write_errors: 0,
+                    ring_drops: 0,
                     error: None,
                 })
             });

@@ -100,6 +100,15 @@ impl SyncRuntime {
         });
     }
 
+    /// The program's count of reports lost to a full ring.
+    pub fn set_ring_drops(&self, n: u64) {
+        self.board.update(|s| {
+            if let Some(s) = s {
+                s.ring_drops = n;
+            }
+        });
+    }
+
     /// Stops the task; returns what it asked of the data plane on its way
     /// out (a master's last reports off).
     pub async fn stop(mut self) -> Vec<ToDataplane> {

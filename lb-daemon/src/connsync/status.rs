@@ -15,6 +15,8 @@ pub struct SyncStatus {
     pub counters: Counters,
     /// Entries the data plane refused to write.
     pub write_errors: u64,
+    /// Reports the program lost to a full ring (its `sync_drops` counter).
+    pub ring_drops: u64,
     /// Why the sockets are not open, while they are not.
     pub error: Option<String>,
 }

@@ -96,6 +96,7 @@ fn show_error(inputs: &TaskInputs, text: &str) -> bool {
             settings: inputs.settings.clone(),
             counters: Default::default(),
             write_errors: 0,
+            ring_drops: 0,
             error: None,
         });
         new = status.error.as_deref() != Some(text);

@@ -254,7 +254,7 @@ pub fn sync(s: &crate::connsync::SyncStatus) -> super::protocol::SyncInfo {
         "report_unknown_backend".into(),
         c.unreported_unknown_backend,
     );
-    put("ring_full".into(), c.ring_drops);
+    put("ring_full".into(), c.ring_drops + s.ring_drops);
     put("send_error".into(), c.send_errors);
     put("write_error".into(), s.write_errors);
     for (k, v) in &c.decode_errors {

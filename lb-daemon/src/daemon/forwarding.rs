@@ -161,13 +161,18 @@ impl Forwarding {
     /// Connection sync: the reader of the data plane's reports, for the
     /// sync task.
     pub(super) fn sync_source(&self) -> Option<Box<dyn crate::connsync::driver::ReportSource>> {
-        None
+        match self.dataplane.sync_events()? {
+            Ok(events) => Some(Box::new(events)),
+            Err(e) => {
+                error!("connection sync: reading the data plane's reports: {e}; nothing is sent");
+                None
+            }
+        }
     }
 
     /// Connection sync: the data plane reports connections, or stops.
     pub(super) fn set_sync_reporting(&mut self, on: bool) -> Result<(), DataplaneError> {
-        let _ = on;
-        Ok(())
+        self.dataplane.set_reporting(on)
     }
 
     /// Each VIP address with whether all its virtual servers meet quorum

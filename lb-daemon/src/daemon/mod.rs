@@ -372,6 +372,7 @@ impl Daemon {
         if let Err(e) = f.dataplane.maintain() {
             warn!("recounting connections: {e}");
         }
+        self.update_sync_drops();
     }
 
     /// The data plane is brought to what is desired; soon again while some

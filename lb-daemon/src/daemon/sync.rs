@@ -119,6 +119,24 @@ impl Daemon {
         }
     }
 
+    /// The program's count of reports lost to a full ring, for `lbctl
+    /// sync` (read with the periodic recount).
+    pub(super) fn update_sync_drops(&self) {
+        let (Some(f), Some(Sync::Lbd(sync))) = (self.forwarding.as_ref(), self.sync.as_ref())
+        else {
+            return;
+        };
+        if let Ok(stats) = f.dataplane.stats() {
+            if let Some((_, n, _)) = stats
+                .global
+                .iter()
+                .find(|(name, _, _)| name == "sync_drops")
+            {
+                sync.set_ring_drops(*n);
+            }
+        }
+    }
+
     /// The services changed: sync maps records with the new directory.
     pub(super) fn publish_directory(&mut self) {
         let (Some(f), Some(Sync::Lbd(sync))) = (self.forwarding.as_ref(), self.sync.as_ref())
