@@ -95,12 +95,16 @@ struct Clients {
 
 impl Clients {
     fn start(lab: &DemoLab) -> Result<Clients> {
+        Self::start_n(lab, CONNECTIONS)
+    }
+
+    fn start_n(lab: &DemoLab, n: usize) -> Result<Clients> {
         let vip = SocketAddr::from((VIP, 80));
         // Connected from inside the client's namespace; the sockets stay
         // there whichever thread uses them.
         let streams = lab.client.enter(move || {
             let mut v = Vec::new();
-            for _ in 0..CONNECTIONS {
+            for _ in 0..n {
                 let s = TcpStream::connect_timeout(&vip, Duration::from_secs(2))
                     .context("connecting to the VIP")?;
                 s.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -135,6 +139,11 @@ impl Clients {
             })
             .collect();
         Ok(Clients { stop, threads })
+    }
+
+    fn finish_after(self, wait: Duration) -> Vec<Record> {
+        std::thread::sleep(wait);
+        self.finish()
     }
 
     fn finish(self) -> Vec<Record> {
@@ -228,12 +237,38 @@ fn run(lab: &mut DemoLab, algo: &str, kind: &str, extra: &str, away: Away) -> Re
         }
     }
     eprintln!("{algo}/{kind} {away:?}: takeover after {took:?}; connections by backend {spread:?}");
-    if spread.len() < 2 && algo != "sh" {
+    let persistent = extra.contains("persistence_timeout");
+    if persistent {
+        // One client: every connection on one backend, and a new
+        // connection after the failover still goes there (the synced
+        // persistence entry).
+        if spread.len() != 1 {
+            problems.push(format!(
+                "a persistent client on several backends: {spread:?}"
+            ));
+        }
+        let first = spread.keys().next().cloned().unwrap_or_default();
+        let later = Clients::start_n(lab, 3)?.finish_after(Duration::from_millis(300));
+        for r in &later {
+            if let Some((_, b)) = r.answers.first() {
+                if *b != first {
+                    problems.push(format!(
+                        "a new connection after the failover went to {b}, not {first}"
+                    ));
+                }
+            } else {
+                problems.push(format!(
+                    "a new connection after the failover got no answer ({:?})",
+                    r.broken
+                ));
+            }
+        }
+    } else if spread.len() < 2 {
         problems.push(format!("all connections on one backend: {spread:?}"));
     }
     if !problems.is_empty() {
         bail!(
-            "{} of {CONNECTIONS} connections went wrong:\n{}\nbackup's sync: {}",
+            "{} problems over {CONNECTIONS} connections:\n{}\nbackup's sync: {}",
             problems.len(),
             problems.join("\n"),
             lab.lbctl(1, &["sync"]).unwrap_or_default()
@@ -350,4 +385,14 @@ fn sync_lbd_writes_the_connections_it_hears() {
             std::fs::read_to_string(lab.log(1)).unwrap_or_default()
         );
     }
+}
+
+#[test]
+fn sync_failover_dr_wlc_crash_keeps_every_connection() {
+    failover("wlc", "DR", "", Away::Crash);
+}
+
+#[test]
+fn sync_failover_dr_persistent_crash_keeps_every_connection_and_the_client() {
+    failover("rr", "DR", "    persistence_timeout 300\n", Away::Crash);
 }
