@@ -113,37 +113,29 @@ enum Wake {
 }
 
 pub struct Driver {
-    pub core: Core,
-    pub settings: SyncSettings,
-    pub socket: SyncSocket,
-    pub source: Option<Box<dyn ReportSource>>,
-    pub role: RoleSource,
-    pub directory: watch::Receiver<Arc<Directory>>,
-    pub to_dataplane: mpsc::Sender<ToDataplane>,
-    pub board: SyncBoard,
-    pub buf: Vec<u8>,
+    core: Core,
+    settings: SyncSettings,
+    socket: SyncSocket,
+    source: Option<Box<dyn ReportSource>>,
+    role: RoleSource,
+    directory: watch::Receiver<Arc<Directory>>,
+    to_dataplane: mpsc::Sender<ToDataplane>,
+    board: SyncBoard,
+    buf: Vec<u8>,
 }
 
 impl Driver {
-    pub fn new(
-        core: Core,
-        settings: SyncSettings,
-        socket: SyncSocket,
-        source: Option<Box<dyn ReportSource>>,
-        role: RoleSource,
-        directory: watch::Receiver<Arc<Directory>>,
-        to_dataplane: mpsc::Sender<ToDataplane>,
-        board: SyncBoard,
-    ) -> Driver {
+    /// The task's inputs around `core`, with the sockets opened.
+    pub fn new(core: Core, socket: SyncSocket, inputs: super::tasks::TaskInputs) -> Driver {
         Driver {
             core,
-            settings,
+            settings: inputs.settings,
             socket,
-            source,
-            role,
-            directory,
-            to_dataplane,
-            board,
+            source: inputs.source,
+            role: inputs.role,
+            directory: inputs.directory,
+            to_dataplane: inputs.to_dataplane,
+            board: inputs.board,
             buf: vec![0; RECV_BUF],
         }
     }

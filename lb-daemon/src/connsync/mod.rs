@@ -29,7 +29,7 @@ pub mod runtime;
 pub mod settings;
 pub mod socket;
 pub mod status;
-mod tasks;
+pub mod tasks;
 
 pub use runtime::SyncRuntime;
 pub use status::{SyncBoard, SyncStatus};

@@ -70,18 +70,7 @@ pub fn spawn_sync(inputs: TaskInputs, mut stop: watch::Receiver<bool>) -> JoinHa
                 }
             };
             let core = Core::new(inputs.params, crate::connsync::core::Role::Backup);
-            Driver::new(
-                core,
-                inputs.settings,
-                socket,
-                inputs.source,
-                inputs.role,
-                inputs.directory,
-                inputs.to_dataplane,
-                inputs.board,
-            )
-            .run(stop)
-            .await
+            Driver::new(core, socket, inputs).run(stop).await
         }
         .instrument(span),
     )

@@ -205,6 +205,24 @@ pub fn report(ev: &SyncEvent, dest: impl FnOnce(u32) -> Option<SocketAddr>) -> O
     })
 }
 
+/// The sync task reads the ring through this (a fake stands in for it in
+/// tests).
+impl crate::connsync::driver::ReportSource for SyncEvents {
+    fn readable(
+        &mut self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<()>> + Send + '_>> {
+        Box::pin(SyncEvents::readable(self))
+    }
+
+    fn drain(
+        &mut self,
+        dir: &crate::connsync::directory::Directory,
+        f: &mut dyn FnMut(Option<Report>),
+    ) -> usize {
+        SyncEvents::drain(self, |ev| f(report(&ev, |id| dir.backend_addr(id))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,23 +263,5 @@ mod tests {
     fn the_period_is_half_the_shortest_timeout() {
         assert_eq!(sync_period(900, 120, 300), 60);
         assert_eq!(sync_period(0, 120, 300), 0);
-    }
-}
-
-/// The sync task reads the ring through this (a fake stands in for it in
-/// tests).
-impl crate::connsync::driver::ReportSource for SyncEvents {
-    fn readable(
-        &mut self,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<()>> + Send + '_>> {
-        Box::pin(SyncEvents::readable(self))
-    }
-
-    fn drain(
-        &mut self,
-        dir: &crate::connsync::directory::Directory,
-        f: &mut dyn FnMut(Option<Report>),
-    ) -> usize {
-        SyncEvents::drain(self, |ev| f(report(&ev, |id| dir.backend_addr(id))))
     }
 }
