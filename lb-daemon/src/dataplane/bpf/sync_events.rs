@@ -112,6 +112,14 @@ impl SyncEvents {
     }
 }
 
+/// The ring's descriptor, readable while events wait (poll it where there
+/// is no tokio).
+impl AsFd for SyncEvents {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.ring.as_fd()
+    }
+}
+
 /// The program's sync maps, held by the data plane (not in `Maps`: lbctl
 /// opening an older lbd's pins must not need them).
 pub(super) struct SyncMaps {
