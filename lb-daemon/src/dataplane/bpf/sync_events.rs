@@ -249,6 +249,12 @@ mod tests {
         assert_eq!(report(&ev, |_| None), None, "unknown backend");
     }
 
+    // The sync task owns the reader on tokio's multi-threaded runtime.
+    const _: () = {
+        const fn send<T: Send>() {}
+        send::<SyncEvents>();
+    };
+
     #[test]
     fn the_period_is_half_the_shortest_timeout() {
         assert_eq!(sync_period(900, 120, 300), 60);
