@@ -404,3 +404,78 @@ fn a_long_lived_connection_is_reported_again_each_sync_period() {
         "one refresh report, then nothing until the next period"
     );
 }
+
+/// IPv6 and UDP flows are reported alike: the flow as it arrived (an IPv6
+/// flow's four address words), a UDP flow once as it starts (its state
+/// never changes after).
+#[test]
+fn ipv6_and_udp_flows_are_reported() {
+    let object = lb_daemon::bpf_object::embedded().expect("built with `cargo xtask test`");
+    let mut dp = XdpDataplane::load(object).expect("load the XDP object (are we root?)");
+    dp.set_interface_mac(1, MacAddr(LB_MAC)).unwrap();
+    let vip6: std::net::Ipv6Addr = "fd09::100".parse().unwrap();
+    let client6: std::net::Ipv6Addr = "fd09::10".parse().unwrap();
+    let backend6 = SocketAddr::new("fd09::11".parse().unwrap(), 80);
+    let dns = SocketAddr::new(Ipv4Addr::new(10, 9, 0, 21).into(), 53);
+    let with_mac = |addr| BackendSpec {
+        mac: Some(MacAddr(MACS[0])),
+        ..BackendSpec::new(addr, 1)
+    };
+    dp.apply(&[
+        ServiceSpec::new(
+            SocketAddr::new(vip6.into(), 80),
+            Proto::Tcp,
+            vec![with_mac(backend6)],
+        ),
+        ServiceSpec::new(
+            SocketAddr::new(VIP.into(), 53),
+            Proto::Udp,
+            vec![with_mac(dns)],
+        ),
+    ])
+    .unwrap();
+    let mut events = dp.sync_events().unwrap();
+    dp.set_reporting(true).unwrap();
+    let dir = dp.sync_directory();
+
+    let syn6 = frames::tcp_frame(
+        LB_MAC,
+        CLIENT_MAC,
+        client6.into(),
+        vip6.into(),
+        59000,
+        80,
+        SYN,
+    );
+    assert_eq!(run(&mut dp, &syn6).0, XDP_TX);
+    let evs = drained(&mut events);
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0].flow.family, lb_common::AF_INET6);
+    let r = sync_events::report(&evs[0], |id| dir.backend_addr(id)).unwrap();
+    assert_eq!(
+        (r.client, r.vip, r.dest, r.state),
+        (
+            SocketAddr::new(client6.into(), 59000),
+            SocketAddr::new(vip6.into(), 80),
+            backend6,
+            conn_state::SYN
+        )
+    );
+
+    let udp = frames::udp4_frame(LB_MAC, CLIENT_MAC, CLIENT, VIP, 59001, 53, b"query");
+    for _ in 0..3 {
+        assert_eq!(run(&mut dp, &udp).0, XDP_TX);
+    }
+    let evs = drained(&mut events);
+    assert_eq!(evs.len(), 1, "once, as it starts");
+    let r = sync_events::report(&evs[0], |id| dir.backend_addr(id)).unwrap();
+    assert_eq!(
+        (r.protocol, r.client, r.dest, r.state),
+        (
+            lb_common::IPPROTO_UDP,
+            SocketAddr::new(CLIENT.into(), 59001),
+            dns,
+            conn_state::UDP
+        )
+    );
+}

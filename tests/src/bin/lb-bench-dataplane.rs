@@ -133,11 +133,27 @@ fn measure(
     base: &Baseline,
     floor: Option<(&Xdp, &[Vec<u8>])>,
 ) -> Result<Cost> {
-    const CHUNKS: u32 = 5;
+    measure_with(prog, feed, calls, base, floor, &mut || Ok(()))
+}
+
+/// Chunks of `measure` per fixture.
+const CHUNKS: u32 = 5;
+
+/// `measure`, calling `between` (unmeasured) before each chunk: the sync
+/// fixtures drain the reports there, as lbd would meanwhile.
+fn measure_with(
+    prog: &Xdp,
+    feed: &Feed,
+    calls: u32,
+    base: &Baseline,
+    floor: Option<(&Xdp, &[Vec<u8>])>,
+    between: &mut dyn FnMut() -> Result<()>,
+) -> Result<Cost> {
     let per = (calls / CHUNKS).max(1);
     let (mut gross, mut net, mut fnet, mut over) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut i, mut j, mut k) = (0usize, 0usize, 0usize);
     for _ in 0..CHUNKS {
+        between()?;
         let b = chunk(base.prog, &Feed::plain(&base.frame), per, &mut j)?;
         let f = match floor {
             Some((fp, frames)) => Some(chunk(fp, &Feed::plain(frames), per, &mut k)?),
@@ -179,7 +195,7 @@ fn main() -> Result<()> {
     let filter = std::env::args().nth(2).unwrap_or_default();
     let net = FibNet::new(&neigh)?;
     let v0 = net.v0;
-    let rows = net.ns.enter(move || bench(calls, &filter, v0))?;
+    let (rows, sync) = net.ns.enter(move || bench(calls, &filter, v0))?;
     println!(
         "\nXDP cost per packet, BPF_PROG_TEST_RUN, {calls} calls with repeat=1 each, 4 backends"
     );
@@ -209,10 +225,13 @@ fn main() -> Result<()> {
             r.name, c.gross, c.net, floor, over, ratio
         );
     }
+    if let Some(t) = sync {
+        println!("\n{t}");
+    }
     Ok(())
 }
 
-fn bench(calls: u32, filter: &str, v0: u32) -> Result<Vec<Row>> {
+fn bench(calls: u32, filter: &str, v0: u32) -> Result<(Vec<Row>, Option<String>)> {
     let object = lb_daemon::bpf_object::embedded()?;
     // The bare programs and the floors, from the same object.
     let mut bare = aya::Ebpf::load(object)?;
@@ -421,7 +440,184 @@ fn bench(calls: u32, filter: &str, v0: u32) -> Result<Vec<Row>> {
             }
         }
     }
-    Ok(rows)
+    let sync = if "DR rr v4 sync".contains(filter) || filter.contains("sync") {
+        rows.extend(sync::rows(calls, v0, &base, (floor_of(Mode::Dr)?, &syn4))?);
+        Some(sync::throughput(calls, v0)?)
+    } else {
+        None
+    };
+    Ok((rows, sync))
+}
+
+/// Connection sync's cost: the same fixtures with the program's reports
+/// off and on (DR rr v4), and how many reports per second go through the
+/// ring to lbd's reader.
+mod sync {
+    use std::os::fd::{AsFd, AsRawFd};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use lb_daemon::dataplane::bpf::{SyncEvents, XdpDataplane};
+
+    /// Calls per chunk at most: the reused-port fixture writes two reports
+    /// a call (the RST's state change, the new SYN), and a chunk's reports
+    /// must fit the ring (65,535) between drains.
+    const MAX_CHUNK: u32 = 30_000;
+
+    fn frame(n: u32, sport: u16, flags: u8) -> Vec<u8> {
+        frames::tcp_frame(
+            LB_MAC,
+            CLIENT_MAC,
+            client(false, n),
+            vip(false),
+            sport,
+            80,
+            flags,
+        )
+    }
+
+    fn dataplane(v0: u32, on: bool) -> Result<(XdpDataplane, SyncEvents)> {
+        let mut dp = lb_tests::testrun::fib_dataplane(LB_MAC, v0)?;
+        dp.apply(&[spec(Algo::Rr, Mode::Dr, false, v0)])?;
+        let events = dp.sync_events()?;
+        dp.set_reporting(on)?;
+        Ok((dp, events))
+    }
+
+    fn drops(dp: &XdpDataplane) -> Result<u64> {
+        let name = lb_common::stat::NAMES[lb_common::stat::SYNC_DROPS as usize];
+        Ok(dp
+            .stats()?
+            .global
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map_or(0, |c| c.1))
+    }
+
+    /// New flows (100k clients, and a reused port) and established flows
+    /// (1k), each with reports off then on, one after the other.
+    pub fn rows(
+        calls: u32,
+        v0: u32,
+        base: &Baseline,
+        floor: (&Xdp, &[Vec<u8>]),
+    ) -> Result<Vec<Row>> {
+        let calls = calls.min(MAX_CHUNK * CHUNKS);
+        let mut rows = Vec::new();
+        let n = calls.min(100_000);
+        let new: Vec<Vec<u8>> = (0..n)
+            .map(|i| frame(i, 1024 + (i % 50000) as u16, SYN))
+            .collect();
+        let (syn, rst) = (
+            vec![frame(300_000, 3000, SYN)],
+            vec![frame(300_000, 3000, RST)],
+        );
+        let open: Vec<Vec<u8>> = (0..1024).map(|i| frame(200_000 + i, 2000, SYN)).collect();
+        let acks: Vec<Vec<u8>> = (0..1024).map(|i| frame(200_000 + i, 2000, ACK)).collect();
+        for (fixture, feed, setup) in [
+            ("new, 100k clients", Feed::plain(&new), None),
+            (
+                "new, reused port",
+                Feed {
+                    frames: &syn,
+                    prime: Some(&rst),
+                },
+                None,
+            ),
+            ("established, 1k flows", Feed::plain(&acks), Some(&open)),
+        ] {
+            for on in [false, true] {
+                let (mut dp, mut events) = dataplane(v0, on)?;
+                if let Some(open) = setup {
+                    chunk(dp.program()?, &Feed::plain(open), 1024, &mut 0)?;
+                }
+                let mut drained = 0usize;
+                let mut between = || {
+                    while events.drain(|_| drained += 1) > 0 {}
+                    Ok(())
+                };
+                let cost =
+                    measure_with(dp.program()?, &feed, calls, base, Some(floor), &mut between)?;
+                between()?;
+                let lost = drops(&dp)?;
+                let state = if on { "on" } else { "off" };
+                let mut name = format!("DR rr v4 sync {state}: {fixture}");
+                if lost > 0 {
+                    name.push_str(&format!(" ({lost} DROPPED)"));
+                }
+                rows.push(Row { name, cost });
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Reports per second through the ring: `calls` new flows fed to the
+    /// program with reports on while lbd's reader drains them in another
+    /// thread (woken through tokio as the sync task is), and the reader
+    /// alone draining a full ring.
+    pub fn throughput(calls: u32, v0: u32) -> Result<String> {
+        let (mut dp, events) = dataplane(v0, true)?;
+        let flows = calls.max(1);
+        let new: Vec<Vec<u8>> = (0..flows)
+            .map(|i| frame(i, 1024 + (i % 50000) as u16, SYN))
+            .collect();
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = done.clone();
+        let reader = std::thread::spawn(move || -> (u64, Instant, SyncEvents) {
+            let mut events = events;
+            let mut got = 0u64;
+            loop {
+                while events.drain(|_| got += 1) > 0 {}
+                if stop.load(Ordering::Acquire) {
+                    while events.drain(|_| got += 1) > 0 {}
+                    break;
+                }
+                // Woken by the ring's descriptor, as the sync task is
+                // (there through tokio).
+                let mut pfd = libc::pollfd {
+                    fd: events.as_fd().as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd, for the duration of the call.
+                unsafe { libc::poll(&mut pfd, 1, 10) };
+            }
+            (got, Instant::now(), events)
+        });
+        let prog = dp.program()?;
+        let start = Instant::now();
+        chunk(prog, &Feed::plain(&new), flows, &mut 0)?;
+        let fed = start.elapsed();
+        done.store(true, Ordering::Release);
+        let (got, end, _events) = reader.join().expect("reader thread");
+        let lost = drops(&dp)?;
+        let rate = |n: f64, d: Duration| n / d.as_secs_f64();
+        // The reader alone: a full ring, drained.
+        let room = lb_common::SYNC_RING_BYTES / 64 - 1;
+        let (mut full, _) = dataplane(v0, true)?;
+        let mut alone = full.sync_events()?;
+        let fill: Vec<Vec<u8>> = (0..room)
+            .map(|i| frame(i, 1024 + (i % 50000) as u16, SYN))
+            .collect();
+        chunk(full.program()?, &Feed::plain(&fill), room, &mut 0)?;
+        let t = Instant::now();
+        let mut n = 0u64;
+        while alone.drain(|_| n += 1) > 0 {}
+        let drain = t.elapsed();
+        Ok(format!(
+            "sync reports through SYNC_EVENTS (DR rr v4, new flows by BPF_PROG_TEST_RUN, one call each):\n\
+             {flows} new flows fed in {:.0} ms ({:.0}/s); {got} reports read by the reader thread \
+             ({:.0}/s over the whole run); {lost} dropped (ring full)\n\
+             the reader alone: a full ring of {n} reports drained in {:.1} ms ({:.0}/s)",
+            fed.as_secs_f64() * 1e3,
+            rate(f64::from(flows), fed),
+            rate(got as f64, end - start),
+            drain.as_secs_f64() * 1e3,
+            rate(n as f64, drain),
+        ))
+    }
 }
 
 /// A service as lbd installs it: NAT and TUN backends with their next hop

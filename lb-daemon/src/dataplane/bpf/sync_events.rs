@@ -48,6 +48,10 @@ pub struct SyncEvents {
     wake: Option<AsyncFd<OwnedFd>>,
     /// Entries not one event long (a program of another version).
     malformed: u64,
+    /// The last drain stopped at `DRAIN_MAX`: events may be waiting that
+    /// raise no wake-up (the kernel wakes the reader only once it has
+    /// caught up).
+    more: bool,
 }
 
 impl SyncEvents {
@@ -64,6 +68,7 @@ impl SyncEvents {
             ring,
             wake: None,
             malformed: 0,
+            more: false,
         })
     }
 
@@ -71,6 +76,9 @@ impl SyncEvents {
     /// once after opening: what is already there raises no new wake-up
     /// until the reader has caught up). Cancel-safe.
     pub async fn readable(&mut self) -> io::Result<()> {
+        if self.more {
+            return Ok(());
+        }
         if self.wake.is_none() {
             let fd = self.ring.as_fd().try_clone_to_owned()?;
             // SAFETY: the descriptor is owned by the AsyncFd from here on,
@@ -88,7 +96,8 @@ impl SyncEvents {
     }
 
     /// Hands each waiting event to `f`, at most [`DRAIN_MAX`]; returns how
-    /// many. `DRAIN_MAX` means more may be waiting: drain again.
+    /// many. `DRAIN_MAX` means more may be waiting: drain again (or wait:
+    /// [`SyncEvents::readable`] then returns at once).
     pub fn drain(&mut self, mut f: impl FnMut(SyncEvent)) -> usize {
         let mut n = 0;
         while n < DRAIN_MAX {
@@ -103,12 +112,21 @@ impl SyncEvents {
                 None => self.malformed += 1,
             }
         }
+        self.more = n == DRAIN_MAX;
         n
     }
 
     /// Entries skipped for not being one `SyncEvent` long.
     pub fn malformed(&self) -> u64 {
         self.malformed
+    }
+}
+
+/// The ring's descriptor, readable while events wait (poll it where there
+/// is no tokio).
+impl AsFd for SyncEvents {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.ring.as_fd()
     }
 }
 
@@ -258,6 +276,12 @@ mod tests {
         assert_eq!((r.protocol, r.service, r.state), (6, 3, 2));
         assert_eq!(report(&ev, |_| None), None, "unknown backend");
     }
+
+    // The sync task owns the reader on tokio's multi-threaded runtime.
+    const _: () = {
+        const fn send<T: Send>() {}
+        send::<SyncEvents>();
+    };
 
     #[test]
     fn the_period_is_half_the_shortest_timeout() {
