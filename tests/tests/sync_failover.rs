@@ -377,6 +377,41 @@ fn sync_lbd_writes_the_connections_it_hears() {
         anyhow::ensure!(s["written"] == 1, "{sync}");
         anyhow::ensure!(s["dropped"]["unknown_backend"] == 1, "{sync}");
         anyhow::ensure!(s["dropped"]["message_size_mismatch"] == 1, "{sync}");
+
+        // A reload that changes lvs_sync_daemon restarts sync on the new
+        // port: what is sent there is heard.
+        let live = lab.dir.path().join("lb2.conf");
+        let text = std::fs::read_to_string(&live)?
+            .replace("lvs_sync_daemon eth0", "lvs_sync_daemon eth0 port 8850");
+        std::fs::write(&live, text)?;
+        lab.lbctl(1, &["reload"])?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let v: serde_json::Value = serde_json::from_str(&lab.lbctl(1, &["--json", "sync"])?)?;
+            if v["sync"]["port"] == 8850 {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "sync did not restart on port 8850: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let msg = kernel_message("10.77.0.10:40003".parse()?, "10.77.0.13:80".parse()?);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let m = msg.clone();
+            lab.client.enter(move || {
+                let s = std::net::UdpSocket::bind("10.77.0.10:0")?;
+                s.send_to(&m, "224.0.0.81:8850")?;
+                Ok(())
+            })?;
+            std::thread::sleep(Duration::from_millis(200));
+            if lab.lbctl(1, &["conns"])?.contains("10.77.0.10:40003") {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "nothing heard on the new port");
+        }
         Ok(())
     };
     if let Err(e) = check() {

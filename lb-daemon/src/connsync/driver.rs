@@ -150,6 +150,7 @@ impl Driver {
             self.on_reports(Ok(())).await;
         }
         info!(role = ?self.core.role(), group = %self.socket.group(), "connection sync running");
+        self.publish();
         loop {
             match self.next_wake(&mut stop).await {
                 Wake::Stop => break,
