@@ -19,7 +19,13 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use lb_tests::demo_lab::{DemoLab, VIP};
+use lb_tests::{
+    demo_lab::{DemoLab, BACKENDS, CLIENT, LBS, VIP},
+    lab::v6_of,
+};
+
+/// The IPv6 VIP (hosts get fd77::<last octet of their IPv4 address>).
+const VIP6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 0x100);
 
 /// Long-lived client connections.
 const CONNECTIONS: usize = 30;
@@ -42,6 +48,45 @@ fn template(algo: &str, kind: &str, extra_service: &str) -> String {
         server("10.77.0.12"),
         server("10.77.0.13"),
     )
+}
+
+/// The IPv6 side: a second instance for the IPv6 VIP, moving with VI_1
+/// in a sync group (sync follows VI_1), and the same service over IPv6.
+fn template6(algo: &str, kind: &str, extra_service: &str) -> String {
+    let server = |ip: std::net::Ipv6Addr| {
+        format!(
+            "    real_server {ip} 80 {{\n        TCP_CHECK {{\n            connect_timeout 1\n        }}\n    }}\n"
+        )
+    };
+    let servers: String = BACKENDS.iter().map(|b| server(v6_of(*b))).collect();
+    format!(
+        "vrrp_sync_group G {{\n    group {{\n        VI_1\n        VI_6\n    }}\n}}\n\
+         vrrp_instance VI_6 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 78\n\
+         priority @PRIORITY@\n    advert_int 0.2\n    virtual_ipaddress {{\n        {VIP6}/128 dev eth0\n    }}\n}}\n\
+         virtual_server {VIP6} 80 {{\n    delay_loop 1\n    lb_algo {algo}\n    lb_kind {kind}\n    protocol TCP\n{extra_service}\n{servers}}}\n"
+    )
+}
+
+/// IPv6 addresses on every host (no DAD: the lab is one link), the IPv6
+/// VIP on the real servers' lo.
+fn add_ipv6(lab: &DemoLab) -> Result<()> {
+    let hosts = std::iter::once((&lab.client, CLIENT))
+        .chain(lab.lbs.iter().zip(LBS))
+        .chain(lab.backends.iter().zip(BACKENDS));
+    for (ns, ip) in hosts {
+        ns.ip(&[
+            "addr",
+            "add",
+            &format!("{}/64", v6_of(ip)),
+            "dev",
+            "eth0",
+            "nodad",
+        ])?;
+    }
+    for b in &lab.backends {
+        b.ip(&["addr", "add", &format!("{VIP6}/128"), "dev", "lo", "nodad"])?;
+    }
+    Ok(())
 }
 
 /// What one client connection saw.
@@ -94,12 +139,11 @@ struct Clients {
 }
 
 impl Clients {
-    fn start(lab: &DemoLab) -> Result<Clients> {
-        Self::start_n(lab, CONNECTIONS)
+    fn start(lab: &DemoLab, vip: SocketAddr) -> Result<Clients> {
+        Self::start_n(lab, CONNECTIONS, vip)
     }
 
-    fn start_n(lab: &DemoLab, n: usize) -> Result<Clients> {
-        let vip = SocketAddr::from((VIP, 80));
+    fn start_n(lab: &DemoLab, n: usize, vip: SocketAddr) -> Result<Clients> {
         // Connected from inside the client's namespace; the sockets stay
         // there whichever thread uses them.
         let streams = lab.client.enter(move || {
@@ -166,8 +210,12 @@ enum Away {
 
 /// The whole scenario; returns the lab's logs on failure for context.
 fn failover(algo: &str, kind: &str, extra: &str, away: Away) {
+    failover_family(algo, kind, extra, away, false)
+}
+
+fn failover_family(algo: &str, kind: &str, extra: &str, away: Away, v6: bool) {
     let mut lab = DemoLab::new().expect("lab");
-    let result = run(&mut lab, algo, kind, extra, away);
+    let result = run(&mut lab, algo, kind, extra, away, v6);
     if let Err(e) = result {
         let logs: String = (0..2)
             .map(|lb| {
@@ -182,12 +230,20 @@ fn failover(algo: &str, kind: &str, extra: &str, away: Away) {
     }
 }
 
-fn run(lab: &mut DemoLab, algo: &str, kind: &str, extra: &str, away: Away) -> Result<()> {
+fn run(lab: &mut DemoLab, algo: &str, kind: &str, extra: &str, away: Away, v6: bool) -> Result<()> {
     for i in 0..3 {
         lab.serve_with(i, "lb-test-keepalive")?;
     }
     let conf = lab.dir.path().join("sync.conf.in");
-    std::fs::write(&conf, template(algo, kind, extra))?;
+    let mut text = template(algo, kind, extra);
+    let vip = if v6 {
+        add_ipv6(lab)?;
+        text.push_str(&template6(algo, kind, extra));
+        SocketAddr::from((VIP6, 80))
+    } else {
+        SocketAddr::from((VIP, 80))
+    };
+    std::fs::write(&conf, text)?;
     lab.start_lbd(0, &conf, 150)?;
     lab.start_lbd(1, &conf, 100)?;
     lab.wait_holder(0, Duration::from_secs(10))?;
@@ -197,9 +253,9 @@ fn run(lab: &mut DemoLab, algo: &str, kind: &str, extra: &str, away: Away) -> Re
     }
     lab.wait_log(0, "to=Master", Duration::from_secs(5))?;
 
-    let clients = Clients::start(lab)?;
+    let clients = Clients::start(lab, vip)?;
     // Reports leave within a second; give the backup time to write them.
-    let synced = wait_synced(lab, CONNECTIONS, Duration::from_secs(10));
+    let synced = wait_synced(lab, CONNECTIONS, vip, Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(500));
     let went = Instant::now();
     match away {
@@ -248,7 +304,7 @@ fn run(lab: &mut DemoLab, algo: &str, kind: &str, extra: &str, away: Away) -> Re
             ));
         }
         let first = spread.keys().next().cloned().unwrap_or_default();
-        let later = Clients::start_n(lab, 3)?.finish_after(Duration::from_millis(300));
+        let later = Clients::start_n(lab, 3, vip)?.finish_after(Duration::from_millis(300));
         for r in &later {
             if let Some((_, b)) = r.answers.first() {
                 if *b != first {
@@ -279,12 +335,12 @@ fn run(lab: &mut DemoLab, algo: &str, kind: &str, extra: &str, away: Away) -> Re
 
 /// Waits (bounded) until the backup's connection table holds `n`
 /// connections to the VIP.
-fn wait_synced(lab: &DemoLab, n: usize, limit: Duration) -> Result<()> {
+fn wait_synced(lab: &DemoLab, n: usize, vip: SocketAddr, limit: Duration) -> Result<()> {
     let deadline = Instant::now() + limit;
     let mut seen = 0;
     while Instant::now() < deadline {
         let out = lab.lbctl(1, &["--json", "conns", "-n", "1000"])?;
-        seen = out.matches(&format!("{VIP}:80")).count();
+        seen = out.matches(&format!("\"{vip}\"")).count();
         if seen >= n {
             return Ok(());
         }
@@ -430,4 +486,9 @@ fn sync_failover_dr_wlc_crash_keeps_every_connection() {
 #[test]
 fn sync_failover_dr_persistent_crash_keeps_every_connection_and_the_client() {
     failover("rr", "DR", "    persistence_timeout 300\n", Away::Crash);
+}
+
+#[test]
+fn sync_failover_ipv6_dr_rr_crash_keeps_every_connection() {
+    failover_family("rr", "DR", "", Away::Crash, true);
 }
