@@ -553,4 +553,41 @@ mod tests {
         assert!(text.contains("# TYPE lb_vrrp_state gauge"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
+
+    #[test]
+    fn sync_families_show_the_role_and_drops_by_reason() {
+        let empty = render(Scrape::default());
+        assert!(empty.contains("# TYPE lb_sync_dropped counter"), "{empty}");
+        let info = crate::control::protocol::SyncInfo {
+            role: "backup".into(),
+            interface: "eth1".into(),
+            vrrp_instance: Some("VI_1".into()),
+            syncid: 7,
+            group: "224.0.0.81".parse().unwrap(),
+            port: 8848,
+            ttl: 1,
+            maxlen: 1472,
+            sent_messages: 0,
+            sent_records: 0,
+            received_messages: 4,
+            received_records: 9,
+            written: 7,
+            dropped: [("unknown_backend".to_string(), 2)].into_iter().collect(),
+            error: None,
+        };
+        let text = render(Scrape {
+            sync: Some(info),
+            ..Default::default()
+        });
+        for want in [
+            "lb_sync_role{role=\"backup\"} 1",
+            "lb_sync_role{role=\"master\"} 0",
+            "lb_sync_messages_total{direction=\"received\"} 4",
+            "lb_sync_records_total{direction=\"received\"} 9",
+            "lb_sync_written_total{} 7",
+            "lb_sync_dropped_total{reason=\"unknown_backend\"} 2",
+        ] {
+            assert!(text.contains(want), "{want} missing:\n{text}");
+        }
+    }
 }
