@@ -492,3 +492,8 @@ fn sync_failover_dr_persistent_crash_keeps_every_connection_and_the_client() {
 fn sync_failover_ipv6_dr_rr_crash_keeps_every_connection() {
     failover_family("rr", "DR", "", Away::Crash, true);
 }
+
+#[test]
+fn sync_failover_dr_lc_graceful_stop_keeps_every_connection() {
+    failover("lc", "DR", "", Away::Graceful);
+}
