@@ -468,6 +468,47 @@ fn sync_lbd_writes_the_connections_it_hears() {
             }
             anyhow::ensure!(Instant::now() < deadline, "nothing heard on the new port");
         }
+
+        // A flood of damaged messages: each refused and counted, nothing
+        // written, lbd still serving.
+        let before: serde_json::Value = serde_json::from_str(&lab.lbctl(1, &["--json", "sync"])?)?;
+        let good = kernel_message("10.77.0.10:40004".parse()?, "10.77.0.11:80".parse()?);
+        lab.client.enter(move || {
+            let s = std::net::UdpSocket::bind("10.77.0.10:0")?;
+            for i in 0..2000usize {
+                // Cut anywhere, or with a byte of the header flipped (not
+                // the sync id: this node hears any).
+                let mut m = good.clone();
+                if i % 2 == 0 || i % 8 == 1 {
+                    m.truncate(i % good.len());
+                } else {
+                    m[i % 8] ^= 0x5a;
+                }
+                let _ = s.send_to(&m, "224.0.0.81:8850");
+            }
+            Ok(())
+        })?;
+        std::thread::sleep(Duration::from_millis(500));
+        let after: serde_json::Value = serde_json::from_str(&lab.lbctl(1, &["--json", "sync"])?)?;
+        let refused = |v: &serde_json::Value| -> u64 {
+            v["sync"]["dropped"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter(|(k, _)| k.starts_with("message_") || k.as_str() == "other_syncid")
+                        .filter_map(|(_, n)| n.as_u64())
+                        .sum()
+                })
+                .unwrap_or(0)
+        };
+        anyhow::ensure!(
+            refused(&after) > refused(&before) + 500,
+            "the flood was not counted: before {before}, after {after}"
+        );
+        anyhow::ensure!(
+            !lab.lbctl(1, &["conns"])?.contains("10.77.0.10:40004"),
+            "a damaged message installed a connection"
+        );
         Ok(())
     };
     if let Err(e) = check() {
