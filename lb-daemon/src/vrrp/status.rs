@@ -102,3 +102,41 @@ pub(super) fn now_secs() -> f64 {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(state: State) -> InstanceStatus {
+        InstanceStatus {
+            name: "VI_1".into(),
+            group: None,
+            interface: "eth0".into(),
+            vrid: 1,
+            state,
+            priority: 100,
+            effective_priority: 100,
+            address: None,
+            master: None,
+            last_transition: None,
+            counters: Counters::default(),
+            error: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_learns_of_every_change_at_once() {
+        let board = StatusBoard::default();
+        let mut changes = board.subscribe();
+        board.put(status(State::Backup));
+        changes.changed().await.unwrap();
+        assert_eq!(board.get("VI_1").unwrap().state, State::Backup);
+        board.put(status(State::Master));
+        changes.changed().await.unwrap();
+        assert_eq!(board.get("VI_1").unwrap().state, State::Master);
+        board.remove("VI_1");
+        changes.changed().await.unwrap();
+        assert!(board.get("VI_1").is_none());
+        assert!(!changes.has_changed().unwrap());
+    }
+}
