@@ -12,6 +12,7 @@
 
 mod diag;
 mod dump;
+mod expand;
 mod global;
 mod ip;
 mod keywords;
