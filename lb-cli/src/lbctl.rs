@@ -111,10 +111,20 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Check a keepalived.conf file: exit 0 when valid, 1 when not.
-    Check { file: PathBuf },
+    Check {
+        file: PathBuf,
+        /// Configuration id for `@ID` lines (as `lbd --config-id`).
+        #[arg(long = "config-id", value_name = "ID")]
+        config_id: Option<String>,
+    },
     /// Print the normalised model of a keepalived.conf file (every default
     /// filled in, includes resolved) as JSON: exit 0, or 1 with its errors.
-    Dump { file: PathBuf },
+    Dump {
+        file: PathBuf,
+        /// Configuration id for `@ID` lines (as `lbd --config-id`).
+        #[arg(long = "config-id", value_name = "ID")]
+        config_id: Option<String>,
+    },
 }
 
 /// Transport protocol named on the command line.

@@ -18,6 +18,12 @@ pub struct Args {
     /// Check the configuration and exit: 0 valid, 1 invalid.
     #[arg(short = 't', long = "config-test")]
     pub config_test: bool,
+    /// Configuration id, as keepalived's `-i` (here `-i` is
+    /// `--interface`): `@ID` lines apply only when it is ID, `@^ID` lines
+    /// only when it is not, and `$_INSTANCE` is it. Default: the host name
+    /// up to its first `.`, as keepalived's.
+    #[arg(long = "config-id", value_name = "ID")]
+    pub config_id: Option<String>,
     /// Data plane tier: xdp, tc (the same program at clsact ingress, where
     /// XDP cannot serve), ipvs (the kernel's IPVS over generic netlink), or
     /// auto: XDP (native, then SKB), then TC, then IPVS, each skip logged

@@ -26,7 +26,7 @@ pub fn plan(config: &Config) -> Plan {
 /// What a tier with `caps` carries.
 pub fn plan_for(config: &Config, caps: Capabilities) -> Plan {
     let mut plan = Plan::default();
-    for vs in &config.virtual_servers {
+    for vs in &config.expanded_virtual_servers() {
         match service(vs, caps) {
             Ok(spec) => plan.services.push(spec),
             Err(reason) => plan.skipped.push(format!(
@@ -64,11 +64,8 @@ fn service(vs: &VirtualServer, caps: Capabilities) -> Result<ServiceSpec, String
                 "fwmark {m} services are not supported by the XDP data plane yet (the IPVS one carries them)"
             ))
         }
-        VsTarget::Group(g) => {
-            return Err(format!(
-                "virtual_server group {g} is not supported by the data plane yet"
-            ))
-        }
+        // Expanded by `Config::expanded_virtual_servers`.
+        VsTarget::Group(g) => return Err(format!("virtual_server group {g} names no group")),
     };
     let proto = match vs.protocol {
         Protocol::Tcp => Proto::Tcp,
@@ -192,6 +189,61 @@ mod tests {
     fn plan_of(text: &str) -> Plan {
         let loaded = crate::config::parse_str(text, Path::new("t.conf")).expect("valid config");
         plan(&loaded.config)
+    }
+
+    const GROUP: &str =
+        "virtual_server_group web {\n  192.0.2.1-3 80\n  192.0.2.9 8080\n  fwmark 7\n}\n\
+        virtual_server group web {\n  lb_algo rr\n  lb_kind DR\n  \
+        real_server 10.0.0.11 80 {\n    weight 2\n    TCP_CHECK { connect_timeout 1 }\n  }\n}\n";
+
+    #[test]
+    fn a_group_becomes_one_service_per_address_and_range_address() {
+        let p = plan_of(GROUP);
+        let vips: Vec<String> = p.services.iter().map(|s| s.vip.to_string()).collect();
+        assert_eq!(
+            vips,
+            [
+                "192.0.2.1:80",
+                "192.0.2.2:80",
+                "192.0.2.3:80",
+                "192.0.2.9:8080"
+            ]
+        );
+        assert!(p
+            .services
+            .iter()
+            .all(|s| s.algo == Algo::Rr && s.backends.len() == 1 && s.backends[0].weight == 2));
+        // The fwmark entry is skipped on XDP, as a fwmark virtual server is.
+        assert_eq!(p.skipped.len(), 1, "{:?}", p.skipped);
+        assert!(p.skipped[0].contains("fwmark 7"), "{:?}", p.skipped);
+        // The IPVS tier carries it.
+        let ipvs = plan_for(
+            &crate::config::parse_str(GROUP, Path::new("t.conf"))
+                .unwrap()
+                .config,
+            Capabilities::IPVS,
+        );
+        assert_eq!(ipvs.services.len(), 5, "{:?}", ipvs.skipped);
+    }
+
+    #[test]
+    fn a_groups_services_are_health_checked() {
+        let config = crate::config::parse_str(GROUP, Path::new("t.conf"))
+            .unwrap()
+            .config;
+        let health = crate::health::HealthPlan::from_config(&config);
+        let vips: Vec<String> = health.services.iter().map(|s| s.vip.to_string()).collect();
+        assert_eq!(
+            vips,
+            [
+                "192.0.2.1:80",
+                "192.0.2.2:80",
+                "192.0.2.3:80",
+                "192.0.2.9:8080"
+            ]
+        );
+        // One probe of the real server, shared by the four services.
+        assert_eq!(health.probes.len(), 1);
     }
 
     #[test]

@@ -113,7 +113,54 @@ fn interfaces(text: &str) -> Vec<String> {
     out
 }
 
-fn keepalived_view(file: &Path, work: &Path) -> View {
+/// keepalived's preprocessor: (name, configuration id, text). `@include@`
+/// is replaced by the path of a file holding `INCLUDED`. Run every time.
+const PREPROCESSOR: &[(&str, &str, &str)] = &[
+    ("preprocessor, id lb1", "lb1", PREPROCESSED),
+    ("preprocessor, id lb2", "lb2", PREPROCESSED),
+    ("preprocessor, other id", "lb3", PREPROCESSED),
+];
+
+const PREPROCESSED: &str = "include @include@
+$ADDRS=192.0.2.10/24 \\
+  192.0.2.11/24
+global_defs {
+  router_id conf1
+}
+vrrp_instance VI_1 {
+@lb1 state MASTER
+@^lb1 state BACKUP
+@lb1 priority 150
+@lb2 priority 90
+  interface eth0
+  virtual_router_id $VRID
+  advert_int ${ADVERT}
+  authentication {
+    auth_type PASS
+    auth_pass ${VRID}pw
+  }
+  virtual_ipaddress {
+    $ADDRS
+    ~SEQ(n, 20, 22) 192.0.2.${n}/24
+  }
+}
+@^lb2 $OTHER
+";
+
+/// Definitions an included file makes for the lines after its `include`.
+const INCLUDED: &str = "$VRID=51
+$ADVERT=2
+$OTHER=vrrp_instance VI_2 { \\
+  interface eth0 \\
+  virtual_router_id 52 \\
+  priority 50 \\
+  virtual_ipaddress { \\
+    192.0.2.30/24 \\
+  } \\
+}
+";
+
+fn keepalived_view(file: &Path, work: &Path, id: Option<&str>) -> View {
     let ns = Netns::new(unique_prefix()).expect("netns");
     for (i, ifname) in interfaces(&std::fs::read_to_string(file).unwrap_or_default())
         .iter()
@@ -146,12 +193,13 @@ fn keepalived_view(file: &Path, work: &Path) -> View {
          for p in {keep}; do
            case $p in /tmp/*) mkdir -p \"$p\" && mount --bind \"$s/${{p#/tmp/}}\" \"$p\" || exit 90;; esac
          done
-         ip netns exec {ns} keepalived -P -n -l -D -f {f} -p /tmp/k.pid -r /tmp/v.pid >{w}/log 2>&1 &
+         ip netns exec {ns} keepalived -P -n -l -D {i} -f {f} -p /tmp/k.pid -r /tmp/v.pid >{w}/log 2>&1 &
          k=$!; sleep 1.5
          if ! kill -0 $k 2>/dev/null; then wait $k; exit 91; fi
          kill -USR1 $k; sleep 0.5; cp /tmp/keepalived.data {d}; kill -TERM $k; wait $k; exit 0",
         ns = ns.name,
         keep = keep,
+        i = id.map(|i| format!("-i {i}")).unwrap_or_default(),
         f = file.display(),
         w = work.display(),
         d = data.display()
@@ -233,12 +281,13 @@ fn parse_data(text: &str) -> BTreeMap<String, Inst> {
     out
 }
 
-fn lbd_view(file: &Path) -> View {
-    let out = Command::new(lb_tests::bin("lbctl"))
-        .args(["config", "dump"])
-        .arg(file)
-        .output()
-        .expect("lbctl");
+fn lbd_view(file: &Path, id: Option<&str>) -> View {
+    let mut cmd = Command::new(lb_tests::bin("lbctl"));
+    cmd.args(["config", "dump"]).arg(file);
+    if let Some(id) = id {
+        cmd.args(["--config-id", id]);
+    }
+    let out = cmd.output().expect("lbctl");
     if !out.status.success() {
         return View {
             starts: false,
@@ -399,26 +448,40 @@ fn keepalived_and_lbd_run_the_same_files() {
     std::fs::create_dir_all(&work).unwrap();
 
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-    let mut files: Vec<(String, PathBuf)> = std::fs::read_dir(&corpus)
+    let mut files: Vec<(String, PathBuf, Option<&str>)> = std::fs::read_dir(&corpus)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "conf"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                p,
+                None,
+            )
+        })
         .collect();
     files.sort();
     let base = work.join("base.conf");
     std::fs::write(&base, BASE).unwrap();
-    files.push(("base".into(), base));
+    files.push(("base".into(), base, None));
+    let included = work.join("defs.inc");
+    std::fs::write(&included, INCLUDED).unwrap();
+    for (i, (name, id, text)) in PREPROCESSOR.iter().enumerate() {
+        let p = work.join(format!("pp{i}.conf"));
+        let text = text.replace("@include@", &included.display().to_string());
+        std::fs::write(&p, text).unwrap();
+        files.push((name.to_string(), p, Some(*id)));
+    }
     for (i, (name, text)) in sample(all, n, seed).into_iter().enumerate() {
         let p = work.join(format!("v{i}.conf"));
         std::fs::write(&p, text).unwrap();
-        files.push((name, p));
+        files.push((name, p, None));
     }
 
     let mut diffs = Vec::new();
-    for (name, file) in &files {
-        let ka = keepalived_view(file, &work);
-        let lb = lbd_view(file);
+    for (name, file, id) in &files {
+        let ka = keepalived_view(file, &work, *id);
+        let lb = lbd_view(file, *id);
         println!(
             "{name}: keepalived {} {} instance(s), lbd {} {}",
             if ka.starts { "runs" } else { "refuses" },

@@ -109,10 +109,14 @@ fn vrrp_two_lbd_failing_script_moves_the_vip_and_notifies() {
     let mut lab = VrrpLab::new(2).expect("lab");
     let flag = lab.path("healthy");
     let notes = lab.path("notify.out");
+    // lbd creates the FIFO, as keepalived does.
+    let fifo = lab.path("notify.fifo");
     std::fs::write(&flag, "").unwrap();
     let script = format!(
-        "vrrp_script chk {{\n  script \"/usr/bin/test -e {}\"\n  interval 0.1\n  weight -60\n  fall 1\n  rise 1\n}}\n",
-        flag.display()
+        "vrrp_script chk {{\n  script \"/usr/bin/test -e {}\"\n  interval 0.1\n  weight -60\n  fall 1\n  rise 1\n}}\n\
+         global_defs {{\n  vrrp_notify_fifo {}\n}}\n",
+        flag.display(),
+        fifo.display()
     );
     let extra = format!(
         "track_script {{\n    chk\n  }}\n  notify \"/bin/sh -c 'echo $* >> {}' notify\"",
@@ -150,6 +154,38 @@ fn vrrp_two_lbd_failing_script_moves_the_vip_and_notifies() {
         assert!(
             Instant::now() < deadline,
             "notify calls missing: got\n{text}\n{}",
+            lab.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The same transitions, as keepalived writes them to its FIFO (lbd
+    // holds it open, so what was written before this reader is kept).
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .expect("lbd created the notify FIFO");
+    let mut text = String::new();
+    let deadline = Instant::now() + SECS_5;
+    loop {
+        let mut buf = [0u8; 4096];
+        if let Ok(n) = reader.read(&mut buf) {
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        let want = [
+            "INSTANCE \"VI_1\" BACKUP 100\n",
+            "INSTANCE \"VI_1\" MASTER 100\n",
+            "INSTANCE \"VI_1\" BACKUP 40\n",
+        ];
+        if want.iter().all(|w| text.contains(w)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "FIFO lines missing: got\n{text}\n{}",
             lab.logs()
         );
         std::thread::sleep(Duration::from_millis(20));

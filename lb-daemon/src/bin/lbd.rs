@@ -11,6 +11,9 @@ use lb_daemon::{
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if let Some(id) = &args.config_id {
+        lb_daemon::config::set_config_id(id);
+    }
     if args.config_test {
         let code = check::check_config(&args.config_file, &mut std::io::stderr());
         return std::process::ExitCode::from(code as u8);

@@ -154,9 +154,11 @@ static KEYWORDS: &[Keyword<GlobalDefs>] = &[
     unsupported("checker_priority"),
     unsupported("checker_no_swap"),
     unsupported("checker_rt_priority"),
-    unsupported("notify_fifo"),
+    kw("notify_fifo", |s, st, g| g.notify_fifo = fifo_arg(s, st)),
     unsupported("notify_fifo_script"),
-    unsupported("vrrp_notify_fifo"),
+    kw("vrrp_notify_fifo", |s, st, g| {
+        g.vrrp_notify_fifo = fifo_arg(s, st)
+    }),
     unsupported("vrrp_notify_fifo_script"),
     unsupported("lvs_notify_fifo"),
     unsupported("lvs_notify_fifo_script"),
@@ -387,4 +389,20 @@ fn lvs_sync_daemon(sink: &mut Sink, st: &Stmt, g: &mut GlobalDefs) {
         i += 2;
     }
     g.lvs_sync_daemon = Some(d);
+}
+
+/// `notify_fifo PATH [USER [GROUP]]`: the FIFO's path. The owner words are
+/// keepalived's for a FIFO it creates; lbd creates it as its own user.
+fn fifo_arg(sink: &mut Sink, st: &Stmt) -> Option<std::path::PathBuf> {
+    let Some(path) = st.arg(0) else {
+        sink.error(st.loc(), format!("`{}` needs a FIFO path", st.keyword()));
+        return None;
+    };
+    if let Some(owner) = st.arg(1) {
+        sink.warn(
+            &owner.loc,
+            "the FIFO's owner is not applied: lbd creates it as its own user",
+        );
+    }
+    Some(std::path::PathBuf::from(&path.text))
 }

@@ -120,19 +120,21 @@ pub(crate) fn unknown_keyword<'a>(
     block: &str,
 ) {
     let name = st.keyword();
-    // keepalived's preprocessor features get a precise message rather than
-    // a misleading "did you mean".
+    // What keepalived's preprocessor left alone gets a precise message
+    // rather than a misleading "did you mean".
     if name.starts_with('$') {
         sink.warn(
             st.loc(),
-            "parameter definitions and substitution (`$NAME`) are not supported yet; the line is ignored",
+            format!("`{name}` is not defined by a `$NAME=value` line before it (no blank may come before `=`); the line is ignored"),
         );
         return;
     }
     if name.starts_with('@') {
         sink.warn(
             st.loc(),
-            "conditional lines (`@ID`) are not supported yet; the line is ignored",
+            format!(
+                "`{name}`: a conditional applies only at the start of a line; the line is ignored"
+            ),
         );
         return;
     }

@@ -16,6 +16,9 @@ use std::path::Path;
 
 use super::diag::Sink;
 use super::model::Location;
+#[cfg(test)]
+use super::preprocess::split_lines;
+use super::preprocess::Line;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TokKind {
@@ -37,61 +40,58 @@ pub(crate) struct Token {
     pub col: u32,
 }
 
-/// Splits `text` (the content of `file`) into tokens. Problems (an
-/// unterminated quote) go to `sink`; lexing always completes.
+/// Splits `text` (the content of `file`) into tokens, as written (no
+/// preprocessing). Problems (an unterminated quote) go to `sink`; lexing
+/// always completes.
+#[cfg(test)]
 pub(crate) fn lex(text: &str, file: &Path, sink: &mut Sink) -> Vec<Token> {
-    let chars: Vec<char> = text.chars().collect();
+    lex_lines(&split_lines(text), file, sink)
+}
+
+/// Splits preprocessed lines of `file` into tokens; a token's position is
+/// the line and column its first character came from.
+pub(crate) fn lex_lines(lines: &[Line], file: &Path, sink: &mut Sink) -> Vec<Token> {
     let mut toks = Vec::new();
-    let mut i = 0usize;
-    let mut line: u32 = 1;
-    let mut col: u32 = 1;
-
-    // The word being built: its text, start position and whether quoted.
-    let mut word: Option<(String, u32, u32, bool)> = None;
-
-    fn flush(word: &mut Option<(String, u32, u32, bool)>, toks: &mut Vec<Token>) {
-        if let Some((text, line, col, quoted)) = word.take() {
-            toks.push(Token {
-                kind: TokKind::Word { text, quoted },
-                line,
-                col,
-            });
-        }
+    for l in lines {
+        lex_line(l, file, sink, &mut toks);
     }
+    toks
+}
 
+/// The word being built: its text, start position and whether quoted.
+type Partial = Option<(String, u32, u32, bool)>;
+
+fn flush(word: &mut Partial, toks: &mut Vec<Token>) {
+    if let Some((text, line, col, quoted)) = word.take() {
+        toks.push(Token {
+            kind: TokKind::Word { text, quoted },
+            line,
+            col,
+        });
+    }
+}
+
+fn lex_line(l: &Line, file: &Path, sink: &mut Sink, toks: &mut Vec<Token>) {
+    let chars = &l.chars;
+    let line = l.line;
+    let col_at = |i: usize| l.cols.get(i).copied().unwrap_or(l.end_col);
+    let mut word: Partial = None;
+    let mut i = 0usize;
+    let mut continued = false;
     while i < chars.len() {
         let c = chars[i];
+        let col = col_at(i);
         match c {
-            '\n' | '\r' => {
-                flush(&mut word, &mut toks);
-                toks.push(Token {
-                    kind: TokKind::Newline,
-                    line,
-                    col,
-                });
-                // "\r\n" is one line end.
-                if c == '\r' && chars.get(i + 1) == Some(&'\n') {
-                    i += 1;
-                }
-                i += 1;
-                line += 1;
-                col = 1;
-            }
             ' ' | '\t' => {
-                flush(&mut word, &mut toks);
+                flush(&mut word, toks);
                 i += 1;
-                col += 1;
             }
             '#' | '!' => {
                 // Comment to end of line; the line end itself is kept.
-                flush(&mut word, &mut toks);
-                while i < chars.len() && chars[i] != '\n' && chars[i] != '\r' {
-                    i += 1;
-                    col += 1;
-                }
+                break;
             }
             '{' | '}' => {
-                flush(&mut word, &mut toks);
+                flush(&mut word, toks);
                 toks.push(Token {
                     kind: if c == '{' {
                         TokKind::Open
@@ -102,71 +102,49 @@ pub(crate) fn lex(text: &str, file: &Path, sink: &mut Sink) -> Vec<Token> {
                     col,
                 });
                 i += 1;
-                col += 1;
             }
-            '\\' => {
-                let next = chars.get(i + 1).copied();
-                match next {
-                    // Line continuation: the next line joins this one.
-                    None | Some('\n') | Some('\r') => {
-                        flush(&mut word, &mut toks);
-                        i += 1;
-                        if next.is_some() {
-                            if next == Some('\r') && chars.get(i + 1) == Some(&'\n') {
-                                i += 1;
-                            }
-                            i += 1;
-                            line += 1;
-                            col = 1;
-                        }
-                    }
-                    Some(n @ ('#' | '!')) => {
-                        push_char(&mut word, n, line, col, false);
-                        i += 2;
-                        col += 2;
-                    }
-                    Some(n) => {
-                        // Other escapes are kept as written, as keepalived does.
-                        push_char(&mut word, '\\', line, col, false);
-                        push_char(&mut word, n, line, col, false);
-                        i += 2;
-                        col += 2;
-                    }
+            '\\' => match chars.get(i + 1).copied() {
+                // Line continuation: the next line joins this one.
+                None => {
+                    continued = true;
+                    i += 1;
                 }
-            }
+                Some(n @ ('#' | '!')) => {
+                    push_char(&mut word, n, line, col, false);
+                    i += 2;
+                }
+                Some(n) => {
+                    // Other escapes are kept as written, as keepalived does.
+                    push_char(&mut word, '\\', line, col, false);
+                    push_char(&mut word, n, line, col, false);
+                    i += 2;
+                }
+            },
             '"' => {
-                let (qline, qcol) = (line, col);
                 let w = word.get_or_insert_with(|| (String::new(), line, col, true));
                 w.3 = true;
                 i += 1;
-                col += 1;
                 let mut closed = false;
                 while i < chars.len() {
                     let q = chars[i];
-                    if q == '\n' || q == '\r' {
-                        break;
-                    }
                     if q == '"' {
                         closed = true;
                         i += 1;
-                        col += 1;
                         break;
                     }
                     if q == '\\' {
                         if let Some(&n @ ('"' | '\\')) = chars.get(i + 1) {
                             w.0.push(n);
                             i += 2;
-                            col += 2;
                             continue;
                         }
                     }
                     w.0.push(q);
                     i += 1;
-                    col += 1;
                 }
                 if !closed {
                     sink.error(
-                        &Location::new(file, qline, qcol),
+                        &Location::new(file, line, col),
                         "unterminated quoted string: add the closing `\"` on the same line",
                     );
                 }
@@ -174,12 +152,17 @@ pub(crate) fn lex(text: &str, file: &Path, sink: &mut Sink) -> Vec<Token> {
             _ => {
                 push_char(&mut word, c, line, col, false);
                 i += 1;
-                col += 1;
             }
         }
     }
-    flush(&mut word, &mut toks);
-    toks
+    flush(&mut word, toks);
+    if l.newline && !continued {
+        toks.push(Token {
+            kind: TokKind::Newline,
+            line,
+            col: l.end_col,
+        });
+    }
 }
 
 fn push_char(word: &mut Option<(String, u32, u32, bool)>, c: char, line: u32, col: u32, q: bool) {

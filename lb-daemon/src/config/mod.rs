@@ -1,6 +1,8 @@
 //! keepalived.conf(5) configuration: reading, diagnostics and typed model.
 //!
-//! Pipeline: [`lexer`] (tokens with exact positions) -> [`tree`] (statements
+//! Pipeline: [`preprocess`] (keepalived's `@ID` conditional lines, `$NAME`
+//! definitions and `~SEQ`) -> [`lexer`] (tokens with exact positions) ->
+//! [`tree`] (statements
 //! and blocks, includes expanded) -> section builders driven by keyword
 //! tables ([`keywords`]), one module per part of the file ([`global`],
 //! [`ip`] for address and route lines, [`vrrp`], [`lvs`], [`ssl`]), filling
@@ -10,12 +12,14 @@
 
 mod diag;
 mod dump;
+mod expand;
 mod global;
 mod ip;
 mod keywords;
 mod lexer;
 mod lvs;
 mod model;
+mod preprocess;
 mod ssl;
 mod tree;
 mod validate;
@@ -26,6 +30,7 @@ mod vrrp;
 mod tests;
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 pub use diag::{Diagnostic, Diagnostics, ErrorKind, Severity};
 pub use dump::dump_json;
@@ -73,6 +78,25 @@ impl Mode {
     }
 }
 
+/// The configuration id set by `lbd -i` / `--config-id`.
+static CONFIG_ID: OnceLock<String> = OnceLock::new();
+
+/// Sets the configuration id `@ID` lines and `$_INSTANCE` are read against
+/// (keepalived's `-i`), for every later load in this process. Without it,
+/// the id is the host name up to its first `.`, as keepalived's. Only the
+/// first call counts.
+pub fn set_config_id(id: &str) {
+    let _ = CONFIG_ID.set(id.to_string());
+}
+
+/// The configuration id loads use (see [`set_config_id`]).
+pub fn config_id() -> Option<String> {
+    CONFIG_ID
+        .get()
+        .cloned()
+        .or_else(preprocess::default_config_id)
+}
+
 /// Reads `path` and every file it includes ([`Mode::Check`]). On failure,
 /// `Err` holds all errors and the warnings found with them, in file order.
 pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
@@ -84,7 +108,7 @@ pub fn load_for(path: &Path, mode: Mode) -> Result<Loaded, Diagnostics> {
     let mut sink = Sink::default();
     sink.note_file(path);
     match tree::read_to_string(path, &mut sink, None) {
-        Some(text) => build(&text, path, sink, mode),
+        Some(text) => build(&text, path, sink, mode, config_id()),
         None => {
             // keepalived does not start without its main file either.
             let mut diags = sink.finish();
@@ -104,11 +128,34 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Loaded, Diagnostics> {
 
 /// Like [`load_for`] with the text of `path` given.
 pub fn parse_str_for(text: &str, path: &Path, mode: Mode) -> Result<Loaded, Diagnostics> {
-    build(text, path, Sink::default(), mode)
+    build(text, path, Sink::default(), mode, config_id())
 }
 
-fn build(text: &str, path: &Path, mut sink: Sink, mode: Mode) -> Result<Loaded, Diagnostics> {
-    let stmts = tree::parse_file_text(text, path, &mut sink);
+/// Like [`parse_str_for`] with the configuration id given.
+pub fn parse_str_with_id(
+    text: &str,
+    path: &Path,
+    mode: Mode,
+    config_id: Option<&str>,
+) -> Result<Loaded, Diagnostics> {
+    build(
+        text,
+        path,
+        Sink::default(),
+        mode,
+        config_id.map(String::from),
+    )
+}
+
+fn build(
+    text: &str,
+    path: &Path,
+    mut sink: Sink,
+    mode: Mode,
+    config_id: Option<String>,
+) -> Result<Loaded, Diagnostics> {
+    let mut pp = preprocess::Preprocessor::new(config_id);
+    let stmts = tree::parse_file_text(text, path, &mut pp, &mut sink);
     let mut config = build_config(&stmts, &mut sink);
     validate::check(&mut config, &mut sink);
     let diags = sink.finish();

@@ -2,15 +2,22 @@
 //! optionally owning a `{ ... }` block, with `include` statements replaced
 //! by the statements of the files they name.
 //!
+//! Files are read line by line through the [`preprocess`](super::preprocess)
+//! stage, and an included file is read when its `include` line is met, as
+//! keepalived does: definitions and conditionals in it apply to the lines
+//! after the `include`.
+//!
 //! Every file must balance its own braces: a brace error is then reported in
 //! the file that has it, instead of surfacing in an unrelated includer.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::diag::Sink;
-use super::lexer::{lex, TokKind, Token};
+use super::lexer::{lex_lines, TokKind, Token};
 use super::model::Location;
+use super::preprocess::{split_lines, Line, Preprocessor};
 
 /// Includes nested deeper than this are surely a mistake (or a cycle that
 /// defeated path canonicalisation); stop there rather than recurse forever.
@@ -69,11 +76,157 @@ impl Stmt {
 }
 
 /// Parses `text` as the content of `file`, expanding includes from disk.
-pub(crate) fn parse_file_text(text: &str, file: &Path, sink: &mut Sink) -> Vec<Stmt> {
-    let mut stack = vec![identity(file)];
+pub(crate) fn parse_file_text(
+    text: &str,
+    file: &Path,
+    pp: &mut Preprocessor,
+    sink: &mut Sink,
+) -> Vec<Stmt> {
+    let mut reader = Reader {
+        pp,
+        stack: vec![identity(file)],
+    };
     sink.note_file(file);
-    let stmts = build(text, file, sink);
-    expand_includes(stmts, file, &mut stack, sink)
+    reader.file(text, file, sink)
+}
+
+/// What reading a file set carries from file to file.
+struct Reader<'a> {
+    pp: &'a mut Preprocessor,
+    /// The files being read, outermost first (for cycle detection).
+    stack: Vec<PathBuf>,
+}
+
+/// Statements of the files an `include` line named, by the line and column
+/// of its keyword.
+type Included = HashMap<(u32, u32), Vec<Stmt>>;
+
+impl Reader<'_> {
+    /// Preprocesses and parses one file's text; its includes are read when
+    /// their line is met.
+    fn file(&mut self, text: &str, file: &Path, sink: &mut Sink) -> Vec<Stmt> {
+        let mut lines = Vec::new();
+        let mut included = Included::new();
+        let mut produced = Vec::new();
+        for raw in split_lines(text) {
+            self.pp.feed(raw, file, sink, &mut produced);
+            for l in produced.drain(..) {
+                if let Some(words) = include_words(&l, file) {
+                    let key = (l.line, words[0].loc.col);
+                    let stmts = self.include(&words, file, sink);
+                    included.insert(key, stmts);
+                }
+                lines.push(l);
+            }
+        }
+        self.pp.end_file();
+        let stmts = build(&lines, file, sink);
+        self.expand_includes(stmts, &mut included, file, sink)
+    }
+
+    /// Reads the files an `include` statement (`words`) names.
+    fn include(&mut self, words: &[Word], file: &Path, sink: &mut Sink) -> Vec<Stmt> {
+        let loc = &words[0].loc;
+        let Some(pattern) = words.get(1) else {
+            sink.structural(loc, "`include` needs a file name or glob pattern");
+            return Vec::new();
+        };
+        for extra in &words[2..] {
+            // keepalived reads only the first word; say so rather than
+            // silently dropping files the operator meant to include.
+            sink.warn(
+                &extra.loc,
+                format!("`include` takes one pattern; `{}` is ignored", extra.text),
+            );
+        }
+        let mut out = Vec::new();
+        for path in resolve_include(&pattern.text, file, &pattern.loc, sink) {
+            let id = identity(&path);
+            if self.stack.contains(&id) {
+                sink.structural(
+                    &pattern.loc,
+                    format!("include cycle: `{}` is already being read", path.display()),
+                );
+                continue;
+            }
+            if self.stack.len() >= MAX_INCLUDE_DEPTH {
+                sink.structural(
+                    &pattern.loc,
+                    format!("includes nested more than {MAX_INCLUDE_DEPTH} deep"),
+                );
+                continue;
+            }
+            let Some(text) = read_to_string(&path, sink, Some(&pattern.loc)) else {
+                continue;
+            };
+            sink.note_file(&path);
+            self.stack.push(id);
+            out.extend(self.file(&text, &path, sink));
+            self.stack.pop();
+        }
+        out
+    }
+
+    /// Replaces every `include PATTERN` statement (at any depth) with the
+    /// statements of the files the pattern matched.
+    fn expand_includes(
+        &mut self,
+        stmts: Vec<Stmt>,
+        included: &mut Included,
+        file: &Path,
+        sink: &mut Sink,
+    ) -> Vec<Stmt> {
+        let mut out = Vec::with_capacity(stmts.len());
+        for mut st in stmts {
+            if st.keyword() != "include" {
+                if let Some(block) = st.block.take() {
+                    st.block = Some(Block {
+                        open: block.open,
+                        stmts: self.expand_includes(block.stmts, included, file, sink),
+                    });
+                }
+                out.push(st);
+                continue;
+            }
+            if st.block.is_some() {
+                sink.structural(st.loc(), "`include` does not take a block");
+            }
+            let key = (st.loc().line, st.loc().col);
+            match included.remove(&key) {
+                Some(stmts) => out.extend(stmts),
+                // An `include` its line did not show (joined from two lines
+                // by `\`): read now.
+                None => out.extend(self.include(&st.words, file, sink)),
+            }
+        }
+        out
+    }
+}
+
+/// The words of `l` when it is an `include` line.
+fn include_words(l: &Line, file: &Path) -> Option<Vec<Word>> {
+    let starts = l.chars.iter().take(8).collect::<String>();
+    if !(starts.starts_with("include")
+        && starts.chars().nth(7).is_some_and(|c| c == ' ' || c == '\t'))
+    {
+        return None;
+    }
+    // Lex problems on this line are reported when the file is lexed.
+    let mut scratch = Sink::default();
+    let mut words = Vec::new();
+    for t in lex_lines(std::slice::from_ref(l), file, &mut scratch) {
+        match t.kind {
+            TokKind::Word { text, quoted } => words.push(Word {
+                text,
+                quoted,
+                loc: Location::new(file, t.line, t.col),
+            }),
+            TokKind::Newline => {}
+            // `include x {`: left to the tree, which reports the block.
+            TokKind::Open | TokKind::Close => return None,
+        }
+    }
+    Some(words)
 }
 
 /// Reads and parses `file`; `None` (with an error recorded) if unreadable.
@@ -122,9 +275,9 @@ fn identity(path: &Path) -> PathBuf {
     fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// Groups the tokens of one file into a statement tree.
-fn build(text: &str, file: &Path, sink: &mut Sink) -> Vec<Stmt> {
-    let toks = lex(text, file, sink);
+/// Groups the tokens of one file's lines into a statement tree.
+fn build(lines: &[Line], file: &Path, sink: &mut Sink) -> Vec<Stmt> {
+    let toks = lex_lines(lines, file, sink);
     let mut pos = 0;
     let mut out = parse_block(&toks, &mut pos, file, None, 0, sink);
     // Stray `}` at top level end `parse_block` early; report and go on.
@@ -272,71 +425,6 @@ fn skip_block(toks: &[Token], pos: &mut usize) {
     }
 }
 
-/// Replaces every `include PATTERN` statement (at any depth) with the
-/// statements of the files the pattern matches, in sorted order.
-fn expand_includes(
-    stmts: Vec<Stmt>,
-    file: &Path,
-    stack: &mut Vec<PathBuf>,
-    sink: &mut Sink,
-) -> Vec<Stmt> {
-    let mut out = Vec::with_capacity(stmts.len());
-    for mut st in stmts {
-        if st.keyword() != "include" {
-            if let Some(block) = st.block.take() {
-                st.block = Some(Block {
-                    open: block.open,
-                    stmts: expand_includes(block.stmts, file, stack, sink),
-                });
-            }
-            out.push(st);
-            continue;
-        }
-        let loc = st.loc().clone();
-        if st.block.is_some() {
-            sink.structural(&loc, "`include` does not take a block");
-        }
-        let Some(pattern) = st.arg(0) else {
-            sink.structural(&loc, "`include` needs a file name or glob pattern");
-            continue;
-        };
-        for extra in st.args().iter().skip(1) {
-            // keepalived reads only the first word; say so rather than
-            // silently dropping files the operator meant to include.
-            sink.warn(
-                &extra.loc,
-                format!("`include` takes one pattern; `{}` is ignored", extra.text),
-            );
-        }
-        for path in resolve_include(&pattern.text, file, &pattern.loc, sink) {
-            let id = identity(&path);
-            if stack.contains(&id) {
-                sink.structural(
-                    &pattern.loc,
-                    format!("include cycle: `{}` is already being read", path.display()),
-                );
-                continue;
-            }
-            if stack.len() >= MAX_INCLUDE_DEPTH {
-                sink.structural(
-                    &pattern.loc,
-                    format!("includes nested more than {MAX_INCLUDE_DEPTH} deep"),
-                );
-                continue;
-            }
-            let Some(text) = read_to_string(&path, sink, Some(&pattern.loc)) else {
-                continue;
-            };
-            sink.note_file(&path);
-            stack.push(id);
-            let inner = build(&text, &path, sink);
-            out.extend(expand_includes(inner, &path, stack, sink));
-            stack.pop();
-        }
-    }
-    out
-}
-
 fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
 }
@@ -392,7 +480,8 @@ mod tests {
 
     fn tree(text: &str) -> (Vec<Stmt>, Vec<String>) {
         let mut sink = Sink::default();
-        let st = parse_file_text(text, Path::new("t.conf"), &mut sink);
+        let mut pp = Preprocessor::new(None);
+        let st = parse_file_text(text, Path::new("t.conf"), &mut pp, &mut sink);
         let d = sink.finish().iter().map(|d| d.to_string()).collect();
         (st, d)
     }

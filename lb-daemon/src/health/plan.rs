@@ -109,7 +109,7 @@ pub struct HealthPlan {
 impl HealthPlan {
     pub fn from_config(config: &Config) -> Self {
         let mut plan = HealthPlan::default();
-        for vs in &config.virtual_servers {
+        for vs in &config.expanded_virtual_servers() {
             // Only what a data plane can carry: an address and TCP or UDP.
             let VsTarget::Addr(vip) = vs.target else {
                 continue;

@@ -40,6 +40,7 @@ pub mod config_map;
 pub mod counters;
 mod driver;
 mod effects;
+pub mod fifo;
 pub mod garp;
 pub mod instance;
 mod member;

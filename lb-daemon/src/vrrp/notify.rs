@@ -58,6 +58,13 @@ pub fn run(notify: &Notify, subject: Subject<'_>, state: State) {
         }
         spawn(line, &args);
     }
+    let fifo_line = match subject {
+        Subject::Instance { name, priority } => {
+            super::fifo::line(false, name, state_word(state), priority)
+        }
+        Subject::Group { name } => super::fifo::line(true, name, state_word(state), 0),
+    };
+    super::fifo::write(&fifo_line);
 }
 
 /// Starts `line` with `extra` arguments; a task reaps it.

@@ -198,6 +198,7 @@ impl VrrpRuntime {
 
 fn plan(config: &Config) -> Result<Vec<UnitSpec>, ConfigError> {
     let g = &config.global_defs;
+    super::fifo::configure(g);
     if !g.vrrp_startup_delay.is_zero() {
         warn!("vrrp_startup_delay is not supported yet: instances start at once");
     }

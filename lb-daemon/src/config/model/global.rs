@@ -57,6 +57,12 @@ pub struct GlobalDefs {
     pub vrrp_startup_delay: Duration,
     pub enable_script_security: bool,
     pub script_user: Option<ScriptUser>,
+    /// `notify_fifo`, `vrrp_notify_fifo`: FIFOs VRRP state changes are
+    /// written to, one `INSTANCE "NAME" STATE PRIORITY` line each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_fifo: Option<std::path::PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vrrp_notify_fifo: Option<std::path::PathBuf>,
     pub default_interface: Option<String>,
     /// `lvs_sync_daemon`: connection sync with the other directors.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,6 +75,8 @@ impl Default for GlobalDefs {
     fn default() -> Self {
         GlobalDefs {
             router_id: None,
+            notify_fifo: None,
+            vrrp_notify_fifo: None,
             notification_email: Vec::new(),
             notification_email_from: None,
             smtp_server: None,

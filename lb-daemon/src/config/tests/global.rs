@@ -221,3 +221,20 @@ fn lvs_sync_daemon_bad_values_are_located_errors() {
         assert_eq!(err.to_string(), want, "{text}");
     }
 }
+
+#[test]
+fn notify_fifos_are_read() {
+    let l =
+        ok("global_defs {\n  notify_fifo /run/k.fifo root\n  vrrp_notify_fifo /run/v.fifo\n}\n");
+    let g = &l.config.global_defs;
+    assert_eq!(g.notify_fifo.as_deref(), Some(Path::new("/run/k.fifo")));
+    assert_eq!(
+        g.vrrp_notify_fifo.as_deref(),
+        Some(Path::new("/run/v.fifo"))
+    );
+    let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        w,
+        ["t.conf:2:27: warning: the FIFO's owner is not applied: lbd creates it as its own user"]
+    );
+}

@@ -10,6 +10,7 @@ mod ip;
 mod lvs;
 mod parsing;
 mod permissive;
+mod preprocess;
 mod robustness;
 mod vrrp;
 

@@ -92,12 +92,12 @@ fn never_panics_on_truncated_or_garbled_input() {
 }
 
 #[test]
-fn preprocessor_lines_are_flagged() {
+fn preprocessor_leftovers_are_flagged() {
     assert_eq!(
-        diags("$VIP=10.0.0.1\n@lb1 global_defs {\n}\n"),
+        diags("$VIP=10.0.0.1\n$VIPS\nglobal_defs { @lb1 x\n}\n"),
         [
-            "t.conf:1:1: warning: parameter definitions and substitution (`$NAME`) are not supported yet; the line is ignored",
-            "t.conf:2:1: warning: conditional lines (`@ID`) are not supported yet; the line is ignored",
+            "t.conf:2:1: warning: `$VIPS` is not defined by a `$NAME=value` line before it (no blank may come before `=`); the line is ignored",
+            "t.conf:3:15: warning: `@lb1`: a conditional applies only at the start of a line; the line is ignored",
         ]
     );
 }
