@@ -403,13 +403,19 @@ fn keep_alive_connections_survive_crash_drain_and_join_behind_ecmp() -> Result<(
 }
 
 #[test]
-#[ignore = "fails today: while the SIGUSR1-restarted lbd is down, connections through it stall \
-            (run with --pin-path none; a private bpffs with pinned maps is the next thing to try)"]
 fn restart_in_place_keeps_the_next_hop_and_every_connection() -> Result<()> {
     let mut lab = Lab::new()?;
-    let keep = ["--on-exit", "keep", "--pin-path", "none"];
+    // Pinned, so the data plane stays attached while no lbd runs (an
+    // unpinned XDP link goes with the process).
+    let pins = lb_tests::bpffs::Bpffs::new();
+    let pin_paths = [pins.path().join("lb1"), pins.path().join("lb2")];
+    let keep_args = |i: usize| -> Result<[&str; 4]> {
+        let pin = pin_paths[i].to_str().context("pin path")?;
+        Ok(["--on-exit", "keep", "--pin-path", pin])
+    };
+    let keep = keep_args(0)?;
     lab.start_lbd_with(0, &keep)?;
-    lab.start_lbd_with(1, &keep)?;
+    lab.start_lbd_with(1, &keep_args(1)?)?;
     let both = &BALANCERS[..2];
     wait_hops(&lab.router, both, Duration::from_secs(20))?;
     let mut conns = lab.connect(CONNECTIONS)?;
