@@ -173,6 +173,9 @@ fn router_has_one_next_hop_per_healthy_balancer_and_loses_it_on_crash_or_quorum_
                 "--pin-path",
                 "none",
             ])
+            // Never the host's /run/lb.
+            .arg("--run-dir")
+            .arg(&run)
             .arg("--control-socket")
             .arg(run.join("lbd.sock"));
         lbds.0.push(lab::start_lbd(

@@ -1,6 +1,7 @@
 //! A minimal HTTP/1.0 server for the namespace tests and the demo: every
 //! request gets `200 OK` with a body naming the server, so a client can tell
-//! which backend answered.
+//! which backend answered. A client sending `Connection: keep-alive` keeps
+//! its connection for more requests.
 //!
 //! Usage: lb-test-http LISTEN_ADDR NAME
 
@@ -22,21 +23,37 @@ fn main() {
     });
     let body = format!("{name}\n");
     for stream in listener.incoming() {
-        let Ok(mut stream) = stream else { continue };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let Ok(stream) = stream else { continue };
+        let body = body.clone();
+        // A thread per connection: keep-alive clients hold theirs open.
+        std::thread::spawn(move || serve(stream, &body));
+    }
+}
+
+/// Answers requests on one connection: one, or while the client asks
+/// for `Connection: keep-alive` (the ECMP tests hold connections open).
+fn serve(mut stream: std::net::TcpStream, body: &str) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    loop {
         let mut req = Vec::new();
         let mut buf = [0u8; 1024];
         // Read until the end of the request headers (or the client stops).
         while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 16384 {
             match stream.read(&mut buf) {
-                Ok(0) | Err(_) => break,
+                Ok(0) | Err(_) => return,
                 Ok(n) => req.extend_from_slice(&buf[..n]),
             }
         }
+        let keep = String::from_utf8_lossy(&req)
+            .to_ascii_lowercase()
+            .contains("connection: keep-alive");
         let resp = format!(
-            "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
+            "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n{body}",
+            body.len(),
+            if keep { "keep-alive" } else { "close" }
         );
-        let _ = stream.write_all(resp.as_bytes());
+        if stream.write_all(resp.as_bytes()).is_err() || !keep {
+            return;
+        }
     }
 }
