@@ -218,3 +218,64 @@ fn readme_example_is_the_file_in_examples_and_lbd_accepts_it() {
     );
     lbd_accepts(&file);
 }
+
+/// `count` virtual servers of 4 real servers each.
+fn many_virtual_servers(count: u32, global: &str) -> String {
+    let mut text = format!("global_defs {{\n{global}}}\n");
+    for i in 0..count {
+        let (a, b) = (i >> 8, i & 0xff);
+        text.push_str(&format!(
+            "virtual_server 10.{a}.{b}.1 80 {{\n lb_algo rr\n lb_kind DR\n protocol TCP\n"
+        ));
+        for r in 1..=4 {
+            text.push_str(&format!(
+                " real_server 10.{a}.{b}.{} 80 {{\n weight 1\n }}\n",
+                r + 1
+            ));
+        }
+        text.push_str("}\n");
+    }
+    text
+}
+
+#[test]
+fn lbd_config_test_refuses_what_does_not_fit_the_maps_and_names_where() {
+    // 5,000 virtual servers: the BPF maps hold 1,024.
+    let path = write("too-many.conf", &many_virtual_servers(5000, ""));
+    let out = Command::new(lb_tests::bin("lbd"))
+        .arg("-t")
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    // The 1,025th virtual server, where it starts (17 lines per server,
+    // after the 2 lines of global_defs).
+    let line = 3 + 1024 * 17;
+    assert!(
+        err.contains(&format!("{}:{line}:1: error:", path.display())),
+        "{err}"
+    );
+    assert!(err.contains("at most 1024 virtual servers"), "{err}");
+    assert!(err.contains("this configuration has 5000"), "{err}");
+
+    // The IPVS tier has no such limit: by flag or by lb_dataplane.
+    let out = Command::new(lb_tests::bin("lbd"))
+        .args(["--dataplane", "ipvs", "-t", "-f"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lbd_accepts(&write(
+        "too-many-ipvs.conf",
+        &many_virtual_servers(5000, " lb_dataplane ipvs\n"),
+    ));
+    // What fits passes.
+    lbd_accepts(&write("fits.conf", &many_virtual_servers(1024, "")));
+}

@@ -11,6 +11,7 @@ use crate::{
     config, control,
     dataplane::{
         bpf::{LoadOptions, XdpDataplane},
+        capacity::{self, Limits},
         select::{self, Hook, Tier},
         Capabilities, Dataplane, DataplaneError, ServiceSpec, Timeouts,
     },
@@ -111,6 +112,19 @@ impl Forwarding {
             health: checks.verdicts(),
             checks,
         })
+    }
+
+    /// Whether a reload to `config` can be carried: on a BPF tier its
+    /// services fit the maps, alone and side by side with the running
+    /// ones. A refusal is the reason, located where it can be.
+    pub(super) fn admit(&self, config: &config::Config) -> Result<(), String> {
+        if !self.caps.backend_macs {
+            // IPVS: the kernel's tables grow as needed.
+            return Ok(());
+        }
+        services::check_capacity(config, Limits::BPF).map_err(|d| d.to_string())?;
+        let new = services::plan_for(config, self.caps).services;
+        capacity::check_change(&self.planned, &new, Limits::BPF).map_err(|e| e.to_string())
     }
 
     /// A new configuration: services planned again, health checks and

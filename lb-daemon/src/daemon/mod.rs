@@ -170,6 +170,12 @@ impl Daemon {
     async fn start(opts: Options) -> anyhow::Result<Daemon> {
         let config = load_config(&opts.config_file, config::Mode::Start)
             .map_err(|d| anyhow::anyhow!("{d}"))?;
+        if !config.virtual_servers.is_empty() && crate::check::bpf_limits_apply(opts.tier, &config)
+        {
+            // Refused before any map is written: never a partial programming.
+            crate::services::check_capacity(&config, crate::dataplane::capacity::Limits::BPF)
+                .map_err(|d| anyhow::anyhow!("{d}"))?;
+        }
         let mut ops =
             control::Operations::start(&opts.control, opts.config_file.clone(), &config).await?;
         // A data plane is needed only to carry virtual servers: a VRRP-only
@@ -298,6 +304,12 @@ impl Daemon {
                 return;
             }
         };
+        if let Some(Err(reason)) = self.forwarding.as_ref().map(|f| f.admit(&config)) {
+            error!("{reason}");
+            error!("reload refused: the running configuration is kept");
+            self.ops.reload_failed(reason);
+            return;
+        }
         info!(file = %self.opts.config_file.display(), "configuration reloaded");
         match &mut self.forwarding {
             Some(f) => f.reload(&config),
@@ -380,9 +392,15 @@ impl Daemon {
                 RESOLVE_PENDING
             }
             Err(e) => {
+                // The data plane refusing the services is not cured by
+                // trying again at once (neighbours may be).
+                let again = match e {
+                    forwarding::ReconcileError::Apply(_) => RESOLVE_STEADY,
+                    forwarding::ReconcileError::Neighbours(_) => RESOLVE_PENDING,
+                };
                 // With its causes, as lbd logs every error.
                 error!("{:#}", anyhow::Error::from(e));
-                RESOLVE_PENDING
+                again
             }
         };
         self.last = tokio::time::Instant::now();
