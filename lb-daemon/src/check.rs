@@ -35,6 +35,10 @@ pub fn check_config_for(path: &Path, tier: Option<Tier>, out: &mut dyn Write) ->
             for s in crate::services::plan(&loaded.config).skipped {
                 let _ = writeln!(out, "{s}");
             }
+            let scripts = crate::script::ScriptPolicy::from_globals(&loaded.config.global_defs);
+            for d in scripts.report(&loaded.config) {
+                let _ = writeln!(out, "{d}");
+            }
             if bpf_limits_apply(tier, &loaded.config) {
                 if let Err(d) = crate::services::check_capacity(&loaded.config, Limits::BPF) {
                     let _ = writeln!(out, "{d}");

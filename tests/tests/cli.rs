@@ -279,3 +279,43 @@ fn lbd_config_test_refuses_what_does_not_fit_the_maps_and_names_where() {
     // What fits passes.
     lbd_accepts(&write("fits.conf", &many_virtual_servers(1024, "")));
 }
+
+#[test]
+fn lbd_config_test_reports_scripts_that_will_not_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("lb-cli-scripts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // World-writable without the sticky bit: anyone could swap the script.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let script = dir.join("check.sh");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = script.display();
+    let path = write(
+        "scripts.conf",
+        &format!(
+            "global_defs {{\n enable_script_security\n script_user nobody\n}}\n\
+             vrrp_script as_root {{\n script \"{s}\"\n user root\n}}\n\
+             vrrp_script as_nobody {{\n script \"{s}\"\n}}\n"
+        ),
+    );
+    let out = Command::new(lb_tests::bin("lbd"))
+        .arg("-t")
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Reported, not fatal: keepalived runs the rest.
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let p = path.display();
+    assert!(
+        err.contains(&format!(
+            "{p}:5:1: warning: vrrp_script `{s}` will not run: unsafe permissions"
+        )),
+        "{err}"
+    );
+    // As nobody the script gains nothing: it runs.
+    assert!(!err.contains(&format!("{p}:9:")), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

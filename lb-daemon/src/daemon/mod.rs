@@ -176,6 +176,7 @@ impl Daemon {
             crate::services::check_capacity(&config, crate::dataplane::capacity::Limits::BPF)
                 .map_err(|d| anyhow::anyhow!("{d}"))?;
         }
+        crate::script::policy::install(&config);
         let mut ops =
             control::Operations::start(&opts.control, opts.config_file.clone(), &config).await?;
         // A data plane is needed only to carry virtual servers: a VRRP-only
@@ -311,6 +312,7 @@ impl Daemon {
             return;
         }
         info!(file = %self.opts.config_file.display(), "configuration reloaded");
+        crate::script::policy::install(&config);
         match &mut self.forwarding {
             Some(f) => f.reload(&config),
             None if !config.virtual_servers.is_empty() => {
