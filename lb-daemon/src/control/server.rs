@@ -546,8 +546,24 @@ fn action(
 
 async fn reload(hub: &Hub, peer: &Peer) -> Response {
     let file = hub.config_file.clone();
-    // Checked here first, so the caller hears why a bad file is refused.
-    if let Err(diags) = crate::config::load_for(&file, crate::config::Mode::Reload) {
+    // Checked here first, so the caller hears why a bad file is refused;
+    // on the blocking pool, as a big file takes a while to read and the
+    // runtime's workers carry VRRP.
+    let path = file.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        crate::config::load_for(&path, crate::config::Mode::Reload).map(|_| ())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(crate::config::Diagnostics(vec![
+            crate::config::Diagnostic::at(
+                crate::config::Severity::Error,
+                &crate::config::Location::default(),
+                format!("checking the file failed: {e}"),
+            ),
+        ]))
+    });
+    if let Err(diags) = checked {
         let text = diags.to_string();
         error!(
             peer_uid = peer.uid,

@@ -25,6 +25,7 @@
 
 mod desired;
 mod forwarding;
+mod reload;
 mod resolver;
 mod wake;
 
@@ -294,8 +295,21 @@ impl Daemon {
     /// configuration.
     async fn on_reload(&mut self) {
         self.ops.reloading();
-        let config = match load_config(&self.opts.config_file, config::Mode::Reload) {
-            Ok(config) => config,
+        // Read and checked on the blocking pool: VRRP keeps its adverts
+        // going on the runtime while a big file is parsed.
+        let path = self.opts.config_file.clone();
+        let caps = self.forwarding.as_ref().map(|f| f.caps());
+        let prepared = tokio::task::spawn_blocking(move || reload::prepare(&path, caps))
+            .await
+            .unwrap_or_else(|e| {
+                Err(config::Diagnostics(vec![config::Diagnostic::at(
+                    config::Severity::Error,
+                    &config::Location::default(),
+                    format!("reading the configuration failed: {e}"),
+                )]))
+            });
+        let prepared = match prepared {
+            Ok(p) => p,
             Err(diags) => {
                 for d in &diags.0 {
                     error!("{d}");
@@ -305,16 +319,27 @@ impl Daemon {
                 return;
             }
         };
-        if let Some(Err(reason)) = self.forwarding.as_ref().map(|f| f.admit(&config)) {
+        let admitted = match (&self.forwarding, &prepared.planned) {
+            (Some(f), Some(Ok(planned))) => f.admit(planned),
+            (_, Some(Err(reason))) => Err(reason.clone()),
+            _ => Ok(()),
+        };
+        if let Err(reason) = admitted {
             error!("{reason}");
             error!("reload refused: the running configuration is kept");
             self.ops.reload_failed(reason);
             return;
         }
+        let reload::Prepared {
+            config,
+            planned,
+            scripts,
+            script_findings,
+        } = prepared;
         info!(file = %self.opts.config_file.display(), "configuration reloaded");
-        crate::script::policy::install(&config);
+        crate::script::policy::set(scripts, &script_findings);
         match &mut self.forwarding {
-            Some(f) => f.reload(&config),
+            Some(f) => f.reload(&config, planned.and_then(Result::ok).unwrap_or_default()),
             None if !config.virtual_servers.is_empty() => {
                 warn!("virtual_server added: restart lbd with --interface to carry it")
             }

@@ -240,7 +240,14 @@ static CURRENT: RwLock<Option<Arc<ScriptPolicy>>> = RwLock::new(None);
 /// refuses or warns about.
 pub fn install(config: &Config) {
     let policy = ScriptPolicy::from_globals(&config.global_defs);
-    for d in policy.report(config) {
+    let findings = policy.report(config);
+    set(policy, &findings);
+}
+
+/// Makes `policy` the one scripts run under, logging its `findings` (its
+/// [`ScriptPolicy::report`], made where blocking is fine).
+pub fn set(policy: ScriptPolicy, findings: &[Diagnostic]) {
+    for d in findings {
         warn!("{d}");
     }
     *CURRENT.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(policy));
