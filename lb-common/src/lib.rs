@@ -384,6 +384,11 @@ pub mod stat {
         NAT_REPLY => "nat_replies",
         /// Encapsulation would exceed the MTU: to the stack.
         TOO_BIG => "too_big",
+        /// A TCP or UDP header inconsistent with the packet (UDP length
+        /// below 8 or past the packet, TCP data offset below 5 or past the
+        /// packet, an IP length past the frame): to the stack untouched,
+        /// never balanced.
+        MALFORMED_L4 => "malformed_l4",
     }
     /// Entries of `GLOBAL_STATS`: part of the map's shape (pinned maps of
     /// another size are refused), so it stays put while counters are added
