@@ -319,3 +319,71 @@ fn lbd_config_test_reports_scripts_that_will_not_run() {
     assert!(!err.contains(&format!("{p}:9:")), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A control socket whose "lbd" takes connections and never answers.
+#[test]
+fn lbctl_against_a_hung_lbd_exits_3_and_says_the_request_may_still_apply() {
+    let dir = std::env::temp_dir().join(format!("lb-cli-hung-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("hung.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let held = std::thread::spawn(move || {
+        // Holds two connections open without a word, then ends.
+        let a = listener.accept().unwrap();
+        let b = listener.accept().unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        drop((a, b));
+    });
+    for args in [vec!["status"], vec!["drain", "10.0.0.1:80", "10.0.0.11:80"]] {
+        let started = std::time::Instant::now();
+        let out = Command::new(lb_tests::bin("lbctl"))
+            .arg("--control-socket")
+            .arg(&sock)
+            .args(["--timeout", "1"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        assert!(err.contains("did not answer"), "{err}");
+        assert!(err.contains("may still be carried out"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+    held.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// lbd refuses a peer by answering at once and closing, before it reads
+/// the request: lbctl reads that answer (exit 4) even when its own write
+/// fails on the closed connection.
+#[test]
+fn lbctl_hears_a_permission_denial_sent_before_its_request() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("lb-cli-denied-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("denied.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    const ROUNDS: usize = 10;
+    let server = std::thread::spawn(move || {
+        for _ in 0..ROUNDS {
+            let (mut s, _) = listener.accept().unwrap();
+            let _ = s.write_all(
+                b"{\"version\":1,\"ok\":false,\"error\":{\"code\":\"permission_denied\",\"message\":\"permission denied: only root and the control group may use lbd's control socket\"}}\n",
+            );
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    for _ in 0..ROUNDS {
+        let out = Command::new(lb_tests::bin("lbctl"))
+            .arg("--control-socket")
+            .arg(&sock)
+            .args(["--timeout", "5", "reload"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{err}");
+        assert!(err.contains("permission denied"), "{err}");
+    }
+    server.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
