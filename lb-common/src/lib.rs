@@ -568,7 +568,7 @@ mod tests {
             ],
             [0, 1, 2, 3, 4]
         );
-        assert_eq!(stat::TOO_BIG as usize, stat::COUNT - 1);
+        assert_eq!(stat::MALFORMED_L4 as usize, stat::COUNT - 1);
         assert_eq!(stat::NAMES[stat::NAT_REPLY as usize], "nat_replies");
     }
 
