@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
     version,
     about = "Inspect and control the lbd load balancer",
     after_help = "Exit status: 0 success; 1 failure (the request was refused or failed); \
-                  2 bad command line; 3 lbd not reachable and nothing to fall back to; \
+                  2 bad command line; 3 lbd not reachable (or no answer within --timeout) and nothing to fall back to; \
                   4 permission denied; 5 no such service or backend."
 )]
 pub struct Args {
@@ -25,6 +25,12 @@ pub struct Args {
     /// Where lbd pins its maps (read when lbd is down).
     #[arg(long, global = true, value_name = "DIR", default_value = crate::DEFAULT_PIN_PATH)]
     pub pin_path: PathBuf,
+    /// How long to wait for lbd's answer, in seconds (a reload waits for
+    /// lbd to apply the configuration). No answer in time: exit status 3;
+    /// the request may still be carried out when lbd catches up.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub timeout: u64,
     /// Machine-readable output: one JSON document (one per line with --watch).
     #[arg(long, global = true)]
     pub json: bool,

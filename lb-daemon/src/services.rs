@@ -2,12 +2,15 @@
 //! plane carries. What the data plane cannot carry yet is skipped with one
 //! reason each, so a real keepalived.conf still loads.
 
-use crate::config::{Config, LbKind, Protocol, Scheduler, VirtualServer, VsTarget};
+use crate::config::{
+    Config, Diagnostic, ErrorKind, LbKind, Protocol, Scheduler, VirtualServer, VsTarget,
+};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::dataplane::{
-    ipvs::attrs::svc_flag, Algo, BackendSpec, Capabilities, IpvsOptions, Mode, Persistence, Proto,
-    ServiceSpec,
+    capacity::{self, Limits},
+    ipvs::attrs::svc_flag,
+    Algo, BackendSpec, Capabilities, IpvsOptions, Mode, Persistence, Proto, ServiceSpec,
 };
 
 /// The services to carry, and why others are left out.
@@ -38,6 +41,27 @@ pub fn plan_for(config: &Config, caps: Capabilities) -> Plan {
         }
     }
     plan
+}
+
+/// Whether the services `config` plans for a BPF tier fit its maps
+/// ([`capacity`]): the first virtual server that does not, as a located
+/// error. Fatal for a start, refused by a reload, reported by `lbd -t`.
+pub fn check_capacity(config: &Config, limits: Limits) -> Result<(), Diagnostic> {
+    let mut located = Vec::new();
+    let mut specs = Vec::new();
+    for vs in &config.virtual_servers {
+        if let Ok(spec) = service(vs, Capabilities::XDP) {
+            located.push(&vs.location);
+            specs.push(spec);
+        }
+    }
+    capacity::check(&specs, limits).map_err(|o| {
+        Diagnostic::error_of(
+            ErrorKind::Fatal,
+            located[o.index],
+            format!("virtual_server does not fit: {} (the IPVS data plane, lb_dataplane ipvs, has no such limit)", o.what),
+        )
+    })
 }
 
 fn service(vs: &VirtualServer, caps: Capabilities) -> Result<ServiceSpec, String> {

@@ -5,9 +5,16 @@
 //!   ports; the kernel reassembles or drops them);
 //! - IPv6 with extension headers (including the fragment header);
 //! - protocols other than TCP, UDP and the ICMP errors that concern a flow;
-//! - more than two VLAN tags.
+//! - VLAN-tagged frames: the interface lbd is attached to carries no VLAN
+//!   of its own (a tagged frame is for a VLAN device on top of it, which
+//!   the kernel delivers to);
+//! - a TCP or UDP header inconsistent with its packet (UDP length below 8
+//!   or past the packet, TCP data offset below 5 or past the packet, an IP
+//!   length past the frame): passed untouched, never balanced nor given a
+//!   connection entry.
 
 use lb_common::{IPPROTO_TCP, IPPROTO_UDP};
+
 
 use crate::ctx::Net;
 use crate::frame::at;
@@ -41,22 +48,16 @@ pub struct Pkt {
 /// `Ok(None)`: not ours. `Err`: truncated where it claims more.
 #[inline(always)]
 pub fn parse<C: Net>(ctx: &C, frame_len: u32) -> Result<Option<Pkt>, ()> {
-    let mut ether_type = at::<EthHdr, C>(ctx, 0)?.ether_type;
-    let mut l3 = EthHdr::LEN;
-    let mut vlan = false;
-    // Up to two tags (802.1ad outer, 802.1Q inner).
+    let ether_type = at::<EthHdr, C>(ctx, 0)?.ether_type;
+    let l3 = EthHdr::LEN;
+    // Tagged frames belong to a VLAN device above this interface: the
+    // flow key has no VLAN, so balancing them could mix flows of
+    // different VLANs. (`Pkt::vlan` stays for when an interface carries
+    // VLANs.)
     if ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD {
-        ether_type = at::<VlanHdr, C>(ctx, l3)?.ether_type;
-        l3 += VlanHdr::LEN;
-        vlan = true;
-        if ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD {
-            ether_type = at::<VlanHdr, C>(ctx, l3)?.ether_type;
-            l3 += VlanHdr::LEN;
-            if ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD {
-                return Ok(None);
-            }
-        }
+        return Ok(None);
     }
+    let vlan = false;
     let mut pkt = if ether_type == ETH_P_IPV4 {
         let ip: &Ipv4Hdr = at(ctx, l3)?;
         if ip.version_ihl != 0x45 || ip.frag_off & IPV4_FRAG_MASK != 0 {
@@ -108,21 +109,41 @@ pub fn parse<C: Net>(ctx: &C, frame_len: u32) -> Result<Option<Pkt>, ()> {
         let ip: &Ipv4Hdr = at(ctx, pkt.l3)?;
         u16::from_be(ip.tot_len) as usize - Ipv4Hdr::LEN
     };
+    // What the frame holds after the IP header: the IP length may not
+    // claim more (Ethernet padding may make the frame longer, never
+    // shorter).
+    let in_frame = (frame_len as usize).saturating_sub(pkt.l4);
+    let l4_proto = pkt.proto == IPPROTO_TCP || pkt.proto == IPPROTO_UDP;
+    if l4_proto && ip_payload > in_frame {
+        return Ok(malformed());
+    }
     match pkt.proto {
         IPPROTO_TCP => {
             if ip_payload < TcpHdr::LEN {
-                return Ok(None);
+                return Ok(malformed());
             }
             let tcp: &TcpHdr = at(ctx, pkt.l4)?;
+            // Data offset in words: at least the 5 of the fixed header, and
+            // the options must end inside the segment.
+            let header = usize::from(tcp.off_res >> 4) * 4;
+            if header < TcpHdr::LEN || header > ip_payload {
+                return Ok(malformed());
+            }
             pkt.sport = tcp.source;
             pkt.dport = tcp.dest;
             pkt.tcp_flags = tcp.flags;
         }
         IPPROTO_UDP => {
             if ip_payload < UdpHdr::LEN {
-                return Ok(None);
+                return Ok(malformed());
             }
             let udp: &UdpHdr = at(ctx, pkt.l4)?;
+            // The kernel drops a datagram whose length is below the header
+            // or past the packet (and trims one shorter than its packet).
+            let len = usize::from(u16::from_be(udp.len));
+            if len < UdpHdr::LEN || len > ip_payload {
+                return Ok(malformed());
+            }
             pkt.sport = udp.source;
             pkt.dport = udp.dest;
         }
@@ -131,4 +152,12 @@ pub fn parse<C: Net>(ctx: &C, frame_len: u32) -> Result<Option<Pkt>, ()> {
         _ => return Ok(None),
     }
     Ok(Some(pkt))
+}
+
+/// A frame whose L4 header does not fit its packet: it goes to the kernel
+/// untouched (counted with every other pass). A counter of its own waits
+/// for `GLOBAL_STATS` to grow, which needs the pinned map migrated.
+#[inline(always)]
+fn malformed() -> Option<Pkt> {
+    None
 }

@@ -138,3 +138,50 @@ fn reloads_under_load_lose_no_request_and_keep_vrrp_state() {
         "{log}"
     );
 }
+
+/// A reload to a file that does not fit the BPF maps (1,100 virtual
+/// servers; they hold 1,024) is refused whole with the located reason, by
+/// lbctl (exit 1) and by SIGHUP alike; the running service keeps
+/// forwarding and nothing of the new file is programmed.
+#[test]
+fn a_reload_that_does_not_fit_the_maps_is_refused_and_the_running_one_kept() {
+    let mut lab = DrLab::with_backends(2).expect("lab");
+    let path = lab
+        .write_config("fit.conf", &config(&[(11, 1), (12, 1)], false))
+        .unwrap();
+    lab.start_lbd_ready(&path, "native", 2).expect("lbd ready");
+    lab.wait_lbd_log("every backend resolved", Duration::from_secs(10))
+        .unwrap();
+    let before = lab.get_vip().unwrap();
+    assert!(before.starts_with('b'), "{before}");
+
+    let mut big = config(&[(11, 1), (12, 1)], false);
+    for i in 0..1100u32 {
+        big.push_str(&format!(
+            "virtual_server 10.78.{}.{} 80 {{\n    lb_kind DR\n    real_server 10.77.0.11 80 {{\n    }}\n}}\n",
+            i >> 8,
+            i & 0xff
+        ));
+    }
+    std::fs::write(&path, big).unwrap();
+    let out = lab.lbctl(&["reload"]).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("does not fit"), "{err}");
+    assert!(err.contains("at most 1024 virtual servers"), "{err}");
+    lab.reload_lbd().unwrap();
+    lab.wait_lbd_log("reload refused", Duration::from_secs(10))
+        .unwrap();
+    let log = lab.lbd_log();
+    assert!(
+        log.contains(&format!("{}:", path.display())) && log.contains("does not fit"),
+        "located:\n{log}"
+    );
+    // Still the one service, still forwarding.
+    let services = lab.lbctl(&["--json", "services"]).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&services.stdout).unwrap();
+    let list = doc["services"].as_array().cloned().unwrap_or_default();
+    assert_eq!(list.len(), 1, "{doc}");
+    let after = lab.get_vip().unwrap();
+    assert!(after.starts_with('b'), "{after}\n{log}");
+}

@@ -562,3 +562,79 @@ fn vrrp_lbd_restart_of_the_master_is_no_transition() {
     // (A stop without --on-exit keep still hands over at once:
     // vrrp_two_lbd_sigterm_hands_over_within_skew_time.)
 }
+
+/// `count` virtual_server_group blocks: lbd parses and checks them but
+/// carries nothing for them (no virtual_server uses them), so the file is
+/// big while the daemon stays VRRP-only.
+fn filler(count: u32) -> String {
+    let mut text = String::with_capacity(count as usize * 48);
+    for i in 0..count {
+        text.push_str(&format!(
+            "virtual_server_group g{i} {{\n  10.{}.{}.{} 80\n}}\n",
+            (i >> 16) & 0xff,
+            (i >> 8) & 0xff,
+            i & 0xff
+        ));
+    }
+    text
+}
+
+/// The master reloads a big file (through lbctl, which checks it first,
+/// then the main loop) while the backup listens at advert_int 0.1: the
+/// adverts keep coming, so the backup stays BACKUP and the VIP never moves.
+#[test]
+fn vrrp_lbd_reloading_a_big_file_keeps_the_backup_backup() {
+    let mut lab = VrrpLab::new(2).expect("lab");
+    let a = config(100, "0.1", "", &filler(200_000));
+    eprintln!("config of {} MB", a.len() >> 20);
+    lab.start("a", 0, Daemon::Lbd, &a).unwrap();
+    lab.start("b", 1, Daemon::Lbd, &config(50, "0.1", "", ""))
+        .unwrap();
+    // Starting parses the big file too: allow for it.
+    lab.wait_vip_only_on(0, Duration::from_secs(60)).unwrap();
+    lab.assert_vip_stays_on(0, Duration::from_millis(600))
+        .unwrap();
+    let changes = |lab: &VrrpLab| lab.log("b").matches("VRRP state change").count();
+    let before = changes(&lab);
+
+    for round in 0..2 {
+        let started = Instant::now();
+        let mut reload = std::process::Command::new(lb_tests::bin("lbctl"))
+            .arg("--control-socket")
+            .arg(lab.path("a.sock"))
+            .arg("reload")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            assert_eq!(
+                lab.vip_holders(),
+                vec![0],
+                "round {round}: the VIP moved during the reload after {:?}\n{}",
+                started.elapsed(),
+                lab.logs()
+            );
+            if let Some(status) = reload.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "lbctl reload never finished");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let out = reload.wait_with_output().unwrap();
+        assert!(
+            status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("round {round}: reload took {:?}", started.elapsed());
+    }
+    lab.assert_vip_stays_on(0, Duration::from_millis(500))
+        .unwrap();
+    assert_eq!(changes(&lab), before, "{}", lab.log("b"));
+    assert!(lab.log("a").contains("configuration reloaded"));
+    lab.check_running("a").unwrap();
+    lab.check_running("b").unwrap();
+}

@@ -304,3 +304,96 @@ fn removed_service_passes_to_the_kernel() {
     dp.apply(&[]).unwrap();
     check(&mut dp, &[passes("flow of a removed service", frame)]);
 }
+
+/// Rows of frames whose TCP or UDP header does not fit the packet: each
+/// goes to the kernel untouched and gets no connection entry.
+#[test]
+fn malformed_l4_headers_pass_untouched_and_get_no_connection() {
+    let mut dp = dataplane();
+    let udp = |sport| frames::udp4_frame(LB_MAC, CLIENT_MAC, CLIENT, VIP, sport, 53, b"query");
+    // Offsets: IPv4 at 14, TCP/UDP at 34; UDP length at 38, TCP data
+    // offset at 46; IPv4 total length at 16.
+    let udp_len = |sport, len: u16| {
+        frames::edited(udp(sport), |f| {
+            f[38..40].copy_from_slice(&len.to_be_bytes())
+        })
+    };
+    let tcp_off = |sport, words: u8| frames::edited(syn(sport), |f| f[46] = words << 4);
+    let rows = [
+        passes("UDP length 0", udp_len(50000, 0)),
+        passes("UDP length 7", udp_len(50001, 7)),
+        passes("UDP length past the packet", udp_len(50002, 8 + 5 + 1)),
+        passes("UDP length 65535", udp_len(50003, 65535)),
+        passes("TCP data offset 0", tcp_off(50004, 0)),
+        passes("TCP data offset 4", tcp_off(50005, 4)),
+        passes(
+            "TCP data offset past the segment (6 words in 5)",
+            tcp_off(50006, 6),
+        ),
+        passes("TCP data offset 15", tcp_off(50007, 15)),
+        passes(
+            "IPv4 length past the frame",
+            frames::edited(syn(50008), |f| {
+                f[16..18].copy_from_slice(&100u16.to_be_bytes())
+            }),
+        ),
+    ];
+    check(&mut dp, &rows);
+    assert_eq!(counter(&dp, "new_conns"), 0);
+    assert!(dp.connections(100).unwrap().is_empty());
+
+    // The well-formed ones still balance: a UDP length shorter than its
+    // packet is legal (the rest is padding), as are TCP options.
+    assert_eq!(run(&mut dp, &udp_len(50010, 8 + 2)).0, XDP_TX);
+    assert_eq!(run(&mut dp, &udp(50011)).0, XDP_TX);
+    assert_eq!(run(&mut dp, &syn(50012)).0, XDP_TX);
+    assert_eq!(counter(&dp, "new_conns"), 3);
+}
+
+/// Packets counted by the global counter `name`.
+fn counter(dp: &XdpDataplane, name: &str) -> u64 {
+    dp.stats()
+        .unwrap()
+        .global
+        .iter()
+        .find(|(n, _, _)| n == name)
+        .map(|(_, p, _)| *p)
+        .unwrap()
+}
+
+/// VLAN-tagged frames for the VIP (one, two and three tags): the interface
+/// carries no VLAN, so they go to the kernel untouched, not balanced.
+#[test]
+fn vlan_tagged_frames_pass_untouched() {
+    let mut dp = dataplane();
+    let tagged = |frame: Vec<u8>, tags: &[(u16, u16)]| {
+        let mut f = frame[..12].to_vec();
+        for (tpid, vid) in tags {
+            f.extend_from_slice(&tpid.to_be_bytes());
+            f.extend_from_slice(&vid.to_be_bytes());
+        }
+        f.extend_from_slice(&frame[12..]);
+        f
+    };
+    let rows = [
+        passes("802.1Q SYN to the VIP", tagged(syn(51000), &[(0x8100, 10)])),
+        passes(
+            "QinQ SYN to the VIP",
+            tagged(syn(51001), &[(0x88a8, 20), (0x8100, 10)]),
+        ),
+        passes(
+            "three tags",
+            tagged(syn(51002), &[(0x88a8, 30), (0x8100, 20), (0x8100, 10)]),
+        ),
+        passes(
+            "802.1Q UDP to the VIP",
+            tagged(
+                frames::udp4_frame(LB_MAC, CLIENT_MAC, CLIENT, VIP, 51003, 53, b"q"),
+                &[(0x8100, 10)],
+            ),
+        ),
+    ];
+    check(&mut dp, &rows);
+    assert_eq!(counter(&dp, "new_conns"), 0);
+    assert!(dp.connections(100).unwrap().is_empty());
+}

@@ -7,7 +7,12 @@ use anyhow::{bail, Context, Result};
 
 use crate::{build, root};
 
-pub const TARGETS: [&str; 3] = ["config_parse", "vrrp_decode", "sync_decode"];
+pub const TARGETS: [&str; 4] = [
+    "config_parse",
+    "vrrp_decode",
+    "sync_decode",
+    "control_request",
+];
 
 /// Installs cargo-fuzz when missing.
 fn ensure_cargo_fuzz() -> Result<()> {

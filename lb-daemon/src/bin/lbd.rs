@@ -14,8 +14,14 @@ fn main() -> std::process::ExitCode {
     if let Some(id) = &args.config_id {
         lb_daemon::config::set_config_id(id);
     }
+    let tier = args.dataplane.map(|d| match d {
+        Dataplane::Auto => Tier::Auto,
+        Dataplane::Xdp => Tier::Xdp,
+        Dataplane::Tc => Tier::Tc,
+        Dataplane::Ipvs => Tier::Ipvs,
+    });
     if args.config_test {
-        let code = check::check_config(&args.config_file, &mut std::io::stderr());
+        let code = check::check_config_for(&args.config_file, tier, &mut std::io::stderr());
         return std::process::ExitCode::from(code as u8);
     }
     init_logging(args.log_detail);
@@ -46,12 +52,7 @@ fn main() -> std::process::ExitCode {
             XdpMode::Native => AttachMode::Native,
             XdpMode::Skb => AttachMode::Skb,
         },
-        tier: args.dataplane.map(|d| match d {
-            Dataplane::Auto => Tier::Auto,
-            Dataplane::Xdp => Tier::Xdp,
-            Dataplane::Tc => Tier::Tc,
-            Dataplane::Ipvs => Tier::Ipvs,
-        }),
+        tier,
         bpf_object: args.bpf_object,
         pin_path: (args.pin_path != "none").then(|| PathBuf::from(&args.pin_path)),
         keep_on_exit: args.on_exit == OnExit::Keep,

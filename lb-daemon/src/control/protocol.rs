@@ -10,6 +10,36 @@ use serde::{Deserialize, Serialize};
 pub const VERSION: u32 = 1;
 /// Longest request line the daemon reads.
 pub const MAX_LINE: usize = 64 * 1024;
+/// Highest weight `set-weight` takes: keepalived's range for `weight`
+/// (lbctl checks it too).
+pub const MAX_WEIGHT: u32 = 65535;
+
+/// One request line as lbd reads it: UTF-8, JSON, this protocol's
+/// version, a known command with valid values. A refusal is the response
+/// to send back.
+pub fn parse_request(line: &[u8]) -> Result<Request, Response> {
+    let text = std::str::from_utf8(line)
+        .map_err(|e| Response::error(ErrorCode::BadRequest, format!("not UTF-8: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Response::error(ErrorCode::BadRequest, format!("not JSON: {e}")))?;
+    if value.get("version").and_then(|v| v.as_u64()) != Some(u64::from(VERSION)) {
+        return Err(Response::error(
+            ErrorCode::UnsupportedVersion,
+            format!("this lbd speaks control protocol version {VERSION}"),
+        ));
+    }
+    let request: Request = serde_json::from_value(value)
+        .map_err(|e| Response::error(ErrorCode::BadRequest, e.to_string()))?;
+    if let Command::SetWeight { weight, .. } = request.command {
+        if weight > MAX_WEIGHT {
+            return Err(Response::error(
+                ErrorCode::BadRequest,
+                format!("weight {weight} is out of range (0 to {MAX_WEIGHT})"),
+            ));
+        }
+    }
+    Ok(request)
+}
 
 /// A request: `{"version":1,"command":"backends","service":{...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -507,6 +537,43 @@ mod tests {
         assert_eq!(
             line,
             r#"{"version":1,"ok":false,"error":{"code":"not_found","message":"no"}}"#
+        );
+    }
+
+    #[test]
+    fn request_lines_are_checked_whole() {
+        let refused = |line: &[u8]| parse_request(line).unwrap_err().error.unwrap();
+        assert_eq!(refused(b"\xff\xfe").code, ErrorCode::BadRequest);
+        assert_eq!(refused(b"{").code, ErrorCode::BadRequest);
+        assert_eq!(
+            refused(br#"{"version":2,"command":"status"}"#).code,
+            ErrorCode::UnsupportedVersion
+        );
+        assert_eq!(
+            refused(br#"{"version":1,"command":"nope"}"#).code,
+            ErrorCode::BadRequest
+        );
+        // One weight range everywhere: keepalived's, as lbctl checks it.
+        let weight = |w: u64| {
+            format!(
+                r#"{{"version":1,"command":"set-weight","service":{{"vip":"10.0.0.1:80","proto":"tcp"}},"backend":"10.0.0.11:80","weight":{w}}}"#
+            )
+        };
+        assert!(parse_request(weight(65535).as_bytes()).is_ok());
+        let e = refused(weight(65536).as_bytes());
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        assert!(e.message.contains("out of range"), "{}", e.message);
+        assert_eq!(
+            refused(weight(4294967295).as_bytes()).code,
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            refused(weight(4294967296).as_bytes()).code,
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            parse_request(br#"{"version":1,"command":"status"}"#).unwrap(),
+            Request::new(Command::Status)
         );
     }
 }

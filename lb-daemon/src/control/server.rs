@@ -20,9 +20,9 @@ use tracing::{debug, error, info, warn};
 use super::hub::Hub;
 use super::limits::{CONTROL_IDLE, CONTROL_MAX_CONNS, WRITE_TIMEOUT};
 use super::protocol::{
-    service_name, ActionResult, BackendsResult, Command, ConnsResult, ErrorCode, InterfaceInfo,
-    OverrideInfo, ReloadInfo, ReloadResult, Request, Response, ServiceRef, ServicesResult, Source,
-    StatsResult, StatusResult, VrrpResult, MAX_LINE, VERSION,
+    self, service_name, ActionResult, BackendsResult, Command, ConnsResult, ErrorCode,
+    InterfaceInfo, OverrideInfo, ReloadInfo, ReloadResult, Response, ServiceRef, ServicesResult,
+    Source, StatsResult, StatusResult, VrrpResult, MAX_LINE,
 };
 use super::views;
 use crate::dataplane::DataplaneError;
@@ -290,21 +290,9 @@ async fn connection(stream: UnixStream, hub: Arc<Hub>, gid: u32) -> io::Result<(
                 return write_line(&mut wr, &r).await;
             }
         };
-        let response = match std::str::from_utf8(&line) {
-            Err(e) => Response::error(ErrorCode::BadRequest, format!("not UTF-8: {e}")),
-            Ok(line) => match serde_json::from_str::<serde_json::Value>(line) {
-                Err(e) => Response::error(ErrorCode::BadRequest, format!("not JSON: {e}")),
-                Ok(v) if v.get("version").and_then(|v| v.as_u64()) != Some(u64::from(VERSION)) => {
-                    Response::error(
-                        ErrorCode::UnsupportedVersion,
-                        format!("this lbd speaks control protocol version {VERSION}"),
-                    )
-                }
-                Ok(v) => match serde_json::from_value::<Request>(v) {
-                    Err(e) => Response::error(ErrorCode::BadRequest, e.to_string()),
-                    Ok(req) => handle(&hub, req.command, &peer).await,
-                },
-            },
+        let response = match protocol::parse_request(&line) {
+            Err(refusal) => refusal,
+            Ok(req) => handle(&hub, req.command, &peer).await,
         };
         write_line(&mut wr, &response).await?;
     }
@@ -549,8 +537,24 @@ fn action(
 
 async fn reload(hub: &Hub, peer: &Peer) -> Response {
     let file = hub.config_file.clone();
-    // Checked here first, so the caller hears why a bad file is refused.
-    if let Err(diags) = crate::config::load_for(&file, crate::config::Mode::Reload) {
+    // Checked here first, so the caller hears why a bad file is refused;
+    // on the blocking pool, as a big file takes a while to read and the
+    // runtime's workers carry VRRP.
+    let path = file.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        crate::config::load_for(&path, crate::config::Mode::Reload).map(|_| ())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(crate::config::Diagnostics(vec![
+            crate::config::Diagnostic::at(
+                crate::config::Severity::Error,
+                &crate::config::Location::default(),
+                format!("checking the file failed: {e}"),
+            ),
+        ]))
+    });
+    if let Err(diags) = checked {
         let text = diags.to_string();
         error!(
             peer_uid = peer.uid,

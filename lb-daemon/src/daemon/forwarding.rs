@@ -11,6 +11,7 @@ use crate::{
     config, control,
     dataplane::{
         bpf::{LoadOptions, XdpDataplane},
+        capacity::{self, Limits},
         select::{self, Hook, Tier},
         Capabilities, Dataplane, DataplaneError, ServiceSpec, Timeouts,
     },
@@ -113,10 +114,25 @@ impl Forwarding {
         })
     }
 
-    /// A new configuration: services planned again, health checks and
-    /// timeouts updated (applied at the next reconcile).
-    pub(super) fn reload(&mut self, config: &config::Config) {
-        self.planned = plan(config, self.caps);
+    /// What the data plane in use can carry.
+    pub(super) fn caps(&self) -> Capabilities {
+        self.caps
+    }
+
+    /// Whether the services `new` can replace the running ones: on a BPF
+    /// tier, side by side in the maps (each alone was checked when read).
+    pub(super) fn admit(&self, new: &[ServiceSpec]) -> Result<(), String> {
+        if !self.caps.backend_macs {
+            // IPVS: the kernel's tables grow as needed.
+            return Ok(());
+        }
+        capacity::check_change(&self.planned, new, Limits::BPF).map_err(|e| e.to_string())
+    }
+
+    /// A new configuration and the services planned from it: health
+    /// checks and timeouts updated (applied at the next reconcile).
+    pub(super) fn reload(&mut self, config: &config::Config, planned: Vec<ServiceSpec>) {
+        self.planned = planned;
         self.checks.reload(health::HealthPlan::from_config(config));
         if let Err(e) = self.dataplane.set_timeouts(timeouts(config)) {
             error!("setting lvs_timeouts: {e}");

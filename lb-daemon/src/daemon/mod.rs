@@ -25,6 +25,7 @@
 
 mod desired;
 mod forwarding;
+mod reload;
 mod resolver;
 mod sync;
 mod wake;
@@ -178,6 +179,13 @@ impl Daemon {
     async fn start(opts: Options) -> anyhow::Result<Daemon> {
         let config = load_config(&opts.config_file, config::Mode::Start)
             .map_err(|d| anyhow::anyhow!("{d}"))?;
+        if !config.virtual_servers.is_empty() && crate::check::bpf_limits_apply(opts.tier, &config)
+        {
+            // Refused before any map is written: never a partial programming.
+            crate::services::check_capacity(&config, crate::dataplane::capacity::Limits::BPF)
+                .map_err(|d| anyhow::anyhow!("{d}"))?;
+        }
+        crate::script::policy::install(&config);
         let mut ops =
             control::Operations::start(&opts.control, opts.config_file.clone(), &config).await?;
         // A data plane is needed only to carry virtual servers: a VRRP-only
@@ -302,8 +310,21 @@ impl Daemon {
     /// configuration.
     async fn on_reload(&mut self) {
         self.ops.reloading();
-        let config = match load_config(&self.opts.config_file, config::Mode::Reload) {
-            Ok(config) => config,
+        // Read and checked on the blocking pool: VRRP keeps its adverts
+        // going on the runtime while a big file is parsed.
+        let path = self.opts.config_file.clone();
+        let caps = self.forwarding.as_ref().map(|f| f.caps());
+        let prepared = tokio::task::spawn_blocking(move || reload::prepare(&path, caps))
+            .await
+            .unwrap_or_else(|e| {
+                Err(config::Diagnostics(vec![config::Diagnostic::at(
+                    config::Severity::Error,
+                    &config::Location::default(),
+                    format!("reading the configuration failed: {e}"),
+                )]))
+            });
+        let prepared = match prepared {
+            Ok(p) => p,
             Err(diags) => {
                 for d in &diags.0 {
                     error!("{d}");
@@ -313,9 +334,27 @@ impl Daemon {
                 return;
             }
         };
+        let admitted = match (&self.forwarding, &prepared.planned) {
+            (Some(f), Some(Ok(planned))) => f.admit(planned),
+            (_, Some(Err(reason))) => Err(reason.clone()),
+            _ => Ok(()),
+        };
+        if let Err(reason) = admitted {
+            error!("{reason}");
+            error!("reload refused: the running configuration is kept");
+            self.ops.reload_failed(reason);
+            return;
+        }
+        let reload::Prepared {
+            config,
+            planned,
+            scripts,
+            script_findings,
+        } = prepared;
         info!(file = %self.opts.config_file.display(), "configuration reloaded");
+        crate::script::policy::set(scripts, &script_findings);
         match &mut self.forwarding {
-            Some(f) => f.reload(&config),
+            Some(f) => f.reload(&config, planned.and_then(Result::ok).unwrap_or_default()),
             None if !config.virtual_servers.is_empty() => {
                 warn!("virtual_server added: restart lbd with --interface to carry it")
             }
@@ -399,9 +438,15 @@ impl Daemon {
                 RESOLVE_PENDING
             }
             Err(e) => {
+                // The data plane refusing the services is not cured by
+                // trying again at once (neighbours may be).
+                let again = match e {
+                    forwarding::ReconcileError::Apply(_) => RESOLVE_STEADY,
+                    forwarding::ReconcileError::Neighbours(_) => RESOLVE_PENDING,
+                };
                 // With its causes, as lbd logs every error.
                 error!("{:#}", anyhow::Error::from(e));
-                RESOLVE_PENDING
+                again
             }
         };
         self.last = tokio::time::Instant::now();

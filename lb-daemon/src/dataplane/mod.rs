@@ -5,6 +5,7 @@
 //! changed. Only implementations touch BPF maps or the kernel's IPVS tables.
 
 pub mod bpf;
+pub mod capacity;
 pub mod ipvs;
 pub mod model;
 pub mod regions;

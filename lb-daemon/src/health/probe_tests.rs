@@ -319,8 +319,12 @@ async fn misc_check_exit_codes_and_dynamic_weights() {
     assert!(is_down(&o, "status 7"), "{o:?}");
     let o = misc::probe(&misc("/bin/sh -c 'exit 1'", None, true)).await;
     assert!(is_down(&o, "status 1"), "{o:?}");
+    // A script that cannot run says nothing about the backend.
     let o = misc::probe(&misc("/nonexistent/script", None, false)).await;
-    assert!(is_down(&o, "could not run"), "{o:?}");
+    assert!(
+        matches!(&o, Outcome::LocalError { reason } if reason.contains("refused")),
+        "{o:?}"
+    );
     assert_eq!(
         misc::split_command(r#"/bin/sh -c "echo 'a b'" x\ y"#),
         vec!["/bin/sh", "-c", "echo 'a b'", "x y"]
@@ -587,6 +591,72 @@ mod runner {
             .contains("\"status\":\"removed\""));
         // The hanging one has no result yet.
         assert_eq!(snap.services[0].backends[2].checkers[0].last_result, None);
+    }
+
+    /// Three backends fail and their `notify_down` scripts hang; the one
+    /// notify slot is taken and two wait. The MISC_CHECK of a fourth
+    /// backend still runs in its own single slot and sees it go down.
+    #[tokio::test]
+    async fn hanging_notify_scripts_never_hold_up_checks() {
+        let dir = std::env::temp_dir().join(format!("lb-notify-pool-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let flag = dir.join("up");
+        std::fs::write(&flag, "").unwrap();
+        let failing = "MISC_CHECK {\n misc_path /bin/false\n }\n notify_down \"/bin/sleep 30\"";
+        let text = format!(
+            "virtual_server 10.0.0.1 80 {{\n lb_kind DR\n\
+             real_server 10.0.0.11 80 {{\n {failing}\n }}\n\
+             real_server 10.0.0.12 80 {{\n {failing}\n }}\n\
+             real_server 10.0.0.13 80 {{\n {failing}\n }}\n\
+             real_server 10.0.0.14 80 {{\n MISC_CHECK {{\n misc_path \"/bin/test -e {}\"\n }}\n }}\n}}\n",
+            flag.display()
+        );
+        let loaded = crate::config::parse_str(&text, Path::new("t.conf")).unwrap();
+        let mut plan = HealthPlan::from_config(&loaded.config);
+        for spec in plan.probes.values_mut() {
+            let s = Arc::make_mut(spec);
+            s.timing.delay_loop = Duration::from_millis(20);
+            s.timing.warmup = Duration::ZERO;
+            s.timing.retry = 0;
+        }
+        let opts = crate::health::RunnerOptions {
+            max_connects: 4,
+            max_scripts: 1,
+            max_notify_scripts: 1,
+        };
+        let rt = HealthRuntime::start(plan, opts);
+        let mut verdicts = rt.verdicts();
+        let weight_of = |v: &crate::health::Verdicts, b: &str| {
+            let svc = &v.services[&("10.0.0.1:80".parse().unwrap(), crate::dataplane::Proto::Tcp)];
+            svc.backends
+                .iter()
+                .find(|(a, _)| *a == b.parse::<SocketAddr>().unwrap())
+                .map(|(_, w)| *w)
+        };
+        // The three go down (their notify scripts start and hang).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ["10.0.0.11:80", "10.0.0.12:80", "10.0.0.13:80"]
+            .iter()
+            .any(|b| weight_of(&verdicts.borrow(), b) != Some(0))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the failing backends never went down"
+            );
+            let _ = tokio::time::timeout(Duration::from_millis(200), verdicts.changed()).await;
+        }
+        assert_eq!(weight_of(&verdicts.borrow(), "10.0.0.14:80"), Some(1));
+        std::fs::remove_file(&flag).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while weight_of(&verdicts.borrow(), "10.0.0.14:80") != Some(0) {
+            assert!(
+                Instant::now() < deadline,
+                "a check waited for the hanging notify scripts"
+            );
+            let _ = tokio::time::timeout(Duration::from_millis(200), verdicts.changed()).await;
+        }
+        drop(rt);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 

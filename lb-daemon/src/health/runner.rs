@@ -4,8 +4,9 @@
 //! next run, runs the probe, sends the result to the actor that owns the
 //! [`Core`], and gets back when to run next. Nothing waits on anything
 //! else: a probe is bounded by its own timeout, at most `max_connects`
-//! network probes and `max_scripts` scripts run at once (the others wait
-//! for a slot, never for each other), and the actor only does arithmetic.
+//! network probes, `max_scripts` MISC_CHECK scripts and `max_notify_scripts`
+//! notify scripts run at once (the others wait for a slot of their own
+//! kind, never for each other), and the actor only does arithmetic.
 //! Verdicts are published on a watch channel when they change.
 
 use std::collections::HashMap;
@@ -41,8 +42,11 @@ pub trait Prober: Send + Sync + 'static {
 pub struct RunnerOptions {
     /// Network probes in flight at once.
     pub max_connects: usize,
-    /// Scripts (MISC_CHECK and notify) running at once.
+    /// MISC_CHECK scripts running at once.
     pub max_scripts: usize,
+    /// Notify scripts (notify_up/down, quorum_up/down) running at once: a
+    /// pool of their own, so hanging notify scripts never hold up checks.
+    pub max_notify_scripts: usize,
 }
 
 impl Default for RunnerOptions {
@@ -50,6 +54,7 @@ impl Default for RunnerOptions {
         RunnerOptions {
             max_connects: 256,
             max_scripts: 32,
+            max_notify_scripts: 32,
         }
     }
 }
@@ -134,12 +139,18 @@ impl HealthRuntime {
     /// runtime).
     pub fn start(plan: HealthPlan, opts: RunnerOptions) -> Self {
         let scripts = Arc::new(Semaphore::new(opts.max_scripts.max(1)));
-        let prober = Arc::new(NetProber::new(opts, scripts.clone()));
-        Self::start_with(plan, prober, scripts)
+        let prober = Arc::new(NetProber::new(opts, scripts));
+        let notify_slots = Arc::new(Semaphore::new(opts.max_notify_scripts.max(1)));
+        Self::start_with(plan, prober, notify_slots)
     }
 
-    /// Starts checking `plan` with `prober`.
-    pub fn start_with(plan: HealthPlan, prober: Arc<dyn Prober>, scripts: Arc<Semaphore>) -> Self {
+    /// Starts checking `plan` with `prober`; notify scripts take a slot of
+    /// `notify_slots` while they run.
+    pub fn start_with(
+        plan: HealthPlan,
+        prober: Arc<dyn Prober>,
+        notify_slots: Arc<Semaphore>,
+    ) -> Self {
         let (core, actions) = Core::new(plan, None, SystemTime::now());
         let (verdicts_tx, verdicts) = watch::channel(Arc::new(core.verdicts()));
         let (control, control_rx) = mpsc::unbounded_channel();
@@ -148,7 +159,7 @@ impl HealthRuntime {
             core,
             tasks: HashMap::new(),
             prober,
-            scripts,
+            notify_slots,
             results_tx,
             verdicts_tx,
             stats: Stats::default(),
@@ -209,7 +220,8 @@ struct Actor {
     core: Core,
     tasks: HashMap<ProbeKey, Task>,
     prober: Arc<dyn Prober>,
-    scripts: Arc<Semaphore>,
+    /// Notify scripts' pool (MISC_CHECK's is the prober's).
+    notify_slots: Arc<Semaphore>,
     results_tx: mpsc::UnboundedSender<ProbeResult>,
     verdicts_tx: watch::Sender<Arc<Verdicts>>,
     stats: Stats,
@@ -360,13 +372,13 @@ impl Actor {
                     }
                 }
                 Action::Notify { script, event } => {
-                    let slots = self.scripts.clone();
+                    let slots = self.notify_slots.clone();
                     tokio::spawn(async move {
                         let Ok(_slot) = slots.acquire_owned().await else {
                             return;
                         };
                         info!(%script, %event, "running notify script");
-                        match misc::run_script(&script, NOTIFY_LIMIT).await {
+                        match misc::run_script(&script, None, &[], NOTIFY_LIMIT).await {
                             misc::ScriptEnd::Exited(0) => {}
                             end => warn!(%script, %event, "notify script {end}"),
                         }

@@ -7,12 +7,12 @@
 //! specific script runs as configured; the generic one gets
 //! `INSTANCE|GROUP NAME STATE [PRIORITY]` appended.
 
-use std::process::Stdio;
+use std::time::Duration;
 
 use tracing::{debug, warn};
 
 use crate::config::Notify;
-use crate::script::split_words;
+use crate::script::run::{run_script, ScriptEnd};
 
 use super::instance::State;
 
@@ -67,33 +67,26 @@ pub fn run(notify: &Notify, subject: Subject<'_>, state: State) {
     super::fifo::write(&fifo_line);
 }
 
-/// Starts `line` with `extra` arguments; a task reaps it.
+/// How long a notify script may run before its process group is killed.
+pub const NOTIFY_LIMIT: Duration = Duration::from_secs(60);
+
+/// Starts `line` with `extra` arguments in a task of its own: bounded by
+/// [`NOTIFY_LIMIT`], its process group killed when it ends, reaped.
 pub fn spawn(line: &str, extra: &[String]) {
-    let words = split_words(line);
-    let Some((program, args)) = words.split_first() else {
-        warn!(script = line, "empty notify script");
-        return;
-    };
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    match cmd.spawn() {
-        Ok(mut child) => {
-            debug!(script = line, ?extra, "notify script started");
-            tokio::spawn(async move {
-                let _ = child.wait().await;
-            });
+    let line = line.to_string();
+    let extra = extra.to_vec();
+    tokio::spawn(async move {
+        debug!(script = %line, ?extra, "notify script started");
+        match run_script(&line, None, &extra, NOTIFY_LIMIT).await {
+            ScriptEnd::Exited(0) => {}
+            end => warn!(script = %line, "notify script {end}"),
         }
-        Err(e) => warn!(script = line, "cannot run notify script: {e}"),
-    }
+    });
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::script::split_words;
 
     #[test]
     fn words_split_like_keepalived() {

@@ -205,8 +205,5 @@ fn plan(config: &Config) -> Result<Vec<UnitSpec>, ConfigError> {
     if !g.vrrp_garp_interval.is_zero() || !g.vrrp_gna_interval.is_zero() {
         warn!("vrrp_garp_interval / vrrp_gna_interval are not supported yet: announcements go out back to back");
     }
-    if g.script_user.is_some() || config.vrrp_scripts.iter().any(|s| s.user.is_some()) {
-        warn!("script users are not supported yet: scripts run as lbd's own user");
-    }
     config_map::plan(config).map_err(ConfigError)
 }

@@ -16,7 +16,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::VrrpScript;
 use crate::net::Netlink;
-use crate::script::split_words;
+use crate::script::run::{self as script_run, ScriptEnd};
 
 /// How often link state is read even without a netlink event.
 const LINK_POLL: Duration = Duration::from_secs(1);
@@ -172,49 +172,25 @@ pub async fn run_script(
     }
 }
 
-/// One run: exit 0 within the timeout. The child runs in a process group of
-/// its own, killed whole on timeout (or when this future is dropped).
+/// One run: exit 0 within the timeout. The script runs in a process group
+/// of its own, killed whole on timeout and when the script ends (its
+/// background children too), or when this future is dropped.
 async fn run_once(script: &VrrpScript) -> bool {
-    let words = split_words(&script.script);
-    let Some((program, args)) = words.split_first() else {
-        return false;
-    };
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            warn!(script = %script.name, "cannot run `{}`: {e}", script.script);
-            return false;
-        }
-    };
-    let pid = child.id();
     let timeout = if script.timeout.is_zero() {
         script.interval
     } else {
         script.timeout
     };
-    match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(status)) => {
-            debug!(script = %script.name, %status, "vrrp_script ran");
-            status.success()
-        }
-        Ok(Err(e)) => {
-            warn!(script = %script.name, "waiting for the script: {e}");
-            false
-        }
-        Err(_) => {
-            warn!(script = %script.name, ?timeout, "vrrp_script timed out: killed");
-            if let Some(pid) = pid {
-                // SAFETY: signalling the process group we created.
-                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+    match script_run::run_script(&script.script, script.user.as_ref(), &[], timeout).await {
+        ScriptEnd::Exited(0) => true,
+        end => {
+            debug!(script = %script.name, "vrrp_script {end}");
+            if matches!(
+                end,
+                ScriptEnd::TimedOut(_) | ScriptEnd::Refused(_) | ScriptEnd::Failed(_)
+            ) {
+                warn!(script = %script.name, "vrrp_script `{}` {end}", script.script);
             }
-            let _ = child.wait().await;
             false
         }
     }

@@ -32,7 +32,7 @@ impl Failure {
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Self {
         let code = match &e {
-            ClientError::NotRunning { .. } => Code::Unreachable,
+            ClientError::NotRunning { .. } | ClientError::NoAnswer { .. } => Code::Unreachable,
             ClientError::PermissionDenied { .. } => Code::PermissionDenied,
             ClientError::Refused(body) => match body.code {
                 ErrorCode::NotFound => Code::NotFound,

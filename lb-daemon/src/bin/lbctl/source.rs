@@ -19,7 +19,7 @@ pub fn read<T: DeserializeOwned>(
     command: Command,
     fallback: impl FnOnce(&Maps) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
-    match client::request(&args.control_socket, command) {
+    match client::request(&args.control_socket, command, timeout(args)) {
         Ok(v) => Ok(v),
         Err(e @ ClientError::NotRunning { .. }) => {
             let view = Maps::from_pins(&args.pin_path).map_err(|pe| {
@@ -44,12 +44,17 @@ pub fn read<T: DeserializeOwned>(
 
 /// Asks lbd (actions: no fallback).
 pub fn ask<T: DeserializeOwned>(args: &Args, command: Command) -> Result<T, Failure> {
-    client::request(&args.control_socket, command).map_err(|e| match e {
+    client::request(&args.control_socket, command, timeout(args)).map_err(|e| match e {
         ClientError::NotRunning { .. } => {
             Failure::new(Code::Unreachable, format!("{e}; this needs a running lbd"))
         }
         e => e.into(),
     })
+}
+
+/// `--timeout`.
+fn timeout(args: &Args) -> std::time::Duration {
+    std::time::Duration::from_secs(args.timeout)
 }
 
 pub fn dataplane_error(e: impl std::fmt::Display) -> Failure {

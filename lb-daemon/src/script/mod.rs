@@ -1,5 +1,19 @@
-//! Script command lines, as keepalived reads them (notify scripts,
-//! vrrp_script, MISC_CHECK).
+//! Scripts (notify scripts, vrrp_script, MISC_CHECK), as keepalived runs
+//! them:
+//! - this module: command lines split into words;
+//! - `identity`: users and groups a script runs as;
+//! - `security`: `enable_script_security`'s checks of a script's path;
+//! - `run`: a script run to its end, bounded, its process group killed;
+//! - `policy`: the user each script runs as and whether it may run, from
+//!   `global_defs` (`script_user`, `enable_script_security`), and the
+//!   command that starts it.
+
+pub mod identity;
+pub mod policy;
+pub mod run;
+pub mod security;
+
+pub use policy::{Admitted, ScriptPolicy};
 
 /// Splits a script line into words: whitespace separates, quotes group,
 /// a backslash escapes the next character.
