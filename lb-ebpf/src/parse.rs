@@ -5,9 +5,7 @@
 //!   ports; the kernel reassembles or drops them);
 //! - IPv6 with extension headers (including the fragment header);
 //! - protocols other than TCP, UDP and the ICMP errors that concern a flow;
-//! - VLAN-tagged frames: the interface lbd is attached to carries no VLAN
-//!   of its own (a tagged frame is for a VLAN device on top of it, which
-//!   the kernel delivers to);
+//! - more than two VLAN tags;
 //! - a TCP or UDP header inconsistent with its packet (UDP length below 8
 //!   or past the packet, TCP data offset below 5 or past the packet, an IP
 //!   length past the frame): passed untouched, never balanced nor given a
@@ -48,16 +46,22 @@ pub struct Pkt {
 /// `Ok(None)`: not ours. `Err`: truncated where it claims more.
 #[inline(always)]
 pub fn parse<C: Net>(ctx: &C, frame_len: u32) -> Result<Option<Pkt>, ()> {
-    let ether_type = at::<EthHdr, C>(ctx, 0)?.ether_type;
-    let l3 = EthHdr::LEN;
-    // Tagged frames belong to a VLAN device above this interface: the
-    // flow key has no VLAN, so balancing them could mix flows of
-    // different VLANs. (`Pkt::vlan` stays for when an interface carries
-    // VLANs.)
+    let mut ether_type = at::<EthHdr, C>(ctx, 0)?.ether_type;
+    let mut l3 = EthHdr::LEN;
+    let mut vlan = false;
+    // Up to two tags (802.1ad outer, 802.1Q inner).
     if ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD {
-        return Ok(None);
+        ether_type = at::<VlanHdr, C>(ctx, l3)?.ether_type;
+        l3 += VlanHdr::LEN;
+        vlan = true;
+        if ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD {
+            ether_type = at::<VlanHdr, C>(ctx, l3)?.ether_type;
+            l3 += VlanHdr::LEN;
+            if ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD {
+                return Ok(None);
+            }
+        }
     }
-    let vlan = false;
     let mut pkt = if ether_type == ETH_P_IPV4 {
         let ip: &Ipv4Hdr = at(ctx, l3)?;
         if ip.version_ihl != 0x45 || ip.frag_off & IPV4_FRAG_MASK != 0 {

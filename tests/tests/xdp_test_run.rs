@@ -361,10 +361,10 @@ fn counter(dp: &XdpDataplane, name: &str) -> u64 {
         .unwrap()
 }
 
-/// VLAN-tagged frames for the VIP (one, two and three tags): the interface
-/// carries no VLAN, so they go to the kernel untouched, not balanced.
+/// A frame with three VLAN tags is not parsed (one or two tags are, see
+/// xdp_matrix): it goes to the kernel untouched, not balanced.
 #[test]
-fn vlan_tagged_frames_pass_untouched() {
+fn three_vlan_tags_pass_untouched() {
     let mut dp = dataplane();
     let tagged = |frame: Vec<u8>, tags: &[(u16, u16)]| {
         let mut f = frame[..12].to_vec();
@@ -375,24 +375,10 @@ fn vlan_tagged_frames_pass_untouched() {
         f.extend_from_slice(&frame[12..]);
         f
     };
-    let rows = [
-        passes("802.1Q SYN to the VIP", tagged(syn(51000), &[(0x8100, 10)])),
-        passes(
-            "QinQ SYN to the VIP",
-            tagged(syn(51001), &[(0x88a8, 20), (0x8100, 10)]),
-        ),
-        passes(
-            "three tags",
-            tagged(syn(51002), &[(0x88a8, 30), (0x8100, 20), (0x8100, 10)]),
-        ),
-        passes(
-            "802.1Q UDP to the VIP",
-            tagged(
-                frames::udp4_frame(LB_MAC, CLIENT_MAC, CLIENT, VIP, 51003, 53, b"q"),
-                &[(0x8100, 10)],
-            ),
-        ),
-    ];
+    let rows = [passes(
+        "three tags",
+        tagged(syn(51002), &[(0x88a8, 30), (0x8100, 20), (0x8100, 10)]),
+    )];
     check(&mut dp, &rows);
     assert_eq!(counter(&dp, "new_conns"), 0);
     assert!(dp.connections(100).unwrap().is_empty());
