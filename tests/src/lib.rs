@@ -3,6 +3,7 @@
 //!
 //! Everything here needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_BPF).
 
+pub mod bird;
 pub mod bpffs;
 pub mod capture;
 pub mod demo_lab;

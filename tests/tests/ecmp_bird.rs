@@ -10,75 +10,19 @@
 
 use std::{
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use lb_tests::{
+    bird::{bird, wait_hops, Procs},
     lab::{self, tempdir::TempDir},
     netns::{self, Netns},
 };
 
 const VIP: &str = "10.78.0.100";
 const TABLE: u32 = 100;
-
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn bird(ns: &Netns, dir: &Path, name: &str, conf: &str) -> Result<Child> {
-    let c = dir.join(format!("{name}.conf"));
-    std::fs::write(&c, conf)?;
-    ns.command("bird")
-        .args(["-f", "-c"])
-        .arg(&c)
-        .arg("-s")
-        .arg(dir.join(format!("{name}.ctl")))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join(format!("{name}.log")))?)
-        .spawn()
-        .context("starting bird (apt-get install bird2, or cargo xtask setup)")
-}
-
-/// Next hops of the router's route to the VIP.
-fn next_hops(router: &Netns) -> Vec<String> {
-    let out = router
-        .ip(&["route", "show", VIP])
-        .map(|o| o.stdout)
-        .unwrap_or_default();
-    let text = String::from_utf8_lossy(&out);
-    let mut hops: Vec<String> = text
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .windows(2)
-        .filter(|w| w[0] == "via")
-        .map(|w| w[1].to_string())
-        .collect();
-    hops.sort();
-    hops
-}
-
-fn wait_hops(router: &Netns, want: &[&str], within: Duration) -> Result<Duration> {
-    let t0 = Instant::now();
-    loop {
-        let hops = next_hops(router);
-        if hops == want {
-            return Ok(t0.elapsed());
-        }
-        if t0.elapsed() > within {
-            bail!("router next hops {hops:?}, want {want:?} within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn lbd_config(backend_port: u16) -> String {
     format!(
@@ -187,6 +131,7 @@ fn router_has_one_next_hop_per_healthy_balancer_and_loses_it_on_crash_or_quorum_
     // Announced after attach and quorum, one next hop per balancer.
     let t = wait_hops(
         &router,
+        VIP,
         &["10.78.0.2", "10.78.0.3"],
         Duration::from_secs(20),
     )?;
@@ -208,24 +153,24 @@ fn router_has_one_next_hop_per_healthy_balancer_and_loses_it_on_crash_or_quorum_
     // kill -9 of lb2's lbd: its next hop goes with its TUN device.
     lbds.0[1].kill()?;
     lbds.0[1].wait()?;
-    let gone = wait_hops(&router, &["10.78.0.2"], Duration::from_secs(1))?;
+    let gone = wait_hops(&router, VIP, &["10.78.0.2"], Duration::from_secs(1))?;
     println!("kill -9: next hop gone after {gone:?}");
     // The last real server fails: lb1 loses quorum and withdraws.
     procs.0[0].kill()?;
     procs.0[0].wait()?;
     let t0 = Instant::now();
-    wait_hops(&router, &[], Duration::from_secs(10))?;
+    wait_hops(&router, VIP, &[], Duration::from_secs(10))?;
     println!(
         "last real server down: withdrawn {:?} after the kill (checker delay_loop 1)",
         t0.elapsed()
     );
     // A graceful stop drains: withdrawn first, lbd still running meanwhile.
     procs.0.push(serve()?);
-    wait_hops(&router, &["10.78.0.2"], Duration::from_secs(10))?;
+    wait_hops(&router, VIP, &["10.78.0.2"], Duration::from_secs(10))?;
     let lb1 = &mut lbds.0[0];
     // SAFETY: signalling our own child.
     unsafe { libc::kill(lb1.id() as i32, libc::SIGTERM) };
-    wait_hops(&router, &[], Duration::from_secs(1))?;
+    wait_hops(&router, VIP, &[], Duration::from_secs(1))?;
     assert!(lb1.try_wait()?.is_none(), "lbd forwards during the drain");
     let deadline = Instant::now() + Duration::from_secs(5);
     while lb1.try_wait()?.is_none() {

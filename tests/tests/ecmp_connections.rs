@@ -20,6 +20,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use lb_tests::{
+    bird::{bird, next_hops, wait_hops, Procs},
     lab::{self, tempdir::TempDir},
     netns::{self, Netns},
 };
@@ -30,63 +31,6 @@ const ROUTER: &str = "10.79.0.1";
 const BALANCERS: [&str; 3] = ["10.79.0.2", "10.79.0.3", "10.79.0.4"];
 const BACKENDS: [&str; 2] = ["10.79.0.11", "10.79.0.12"];
 const CONNECTIONS: usize = 120;
-
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn bird(ns: &Netns, dir: &Path, name: &str, conf: &str) -> Result<Child> {
-    let c = dir.join(format!("{name}.conf"));
-    std::fs::write(&c, conf)?;
-    ns.command("bird")
-        .args(["-f", "-c"])
-        .arg(&c)
-        .arg("-s")
-        .arg(dir.join(format!("{name}.ctl")))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join(format!("{name}.log")))?)
-        .spawn()
-        .context("starting bird (apt-get install bird2, or cargo xtask setup)")
-}
-
-/// Next hops of the router's route to the VIP, sorted.
-fn next_hops(router: &Netns) -> Vec<String> {
-    let out = router
-        .ip(&["route", "show", VIP])
-        .map(|o| o.stdout)
-        .unwrap_or_default();
-    let text = String::from_utf8_lossy(&out);
-    let mut hops: Vec<String> = text
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .windows(2)
-        .filter(|w| w[0] == "via")
-        .map(|w| w[1].to_string())
-        .collect();
-    hops.sort();
-    hops
-}
-
-fn wait_hops(router: &Netns, want: &[&str], within: Duration) -> Result<Duration> {
-    let t0 = Instant::now();
-    loop {
-        let hops = next_hops(router);
-        if hops == want {
-            return Ok(t0.elapsed());
-        }
-        if t0.elapsed() > within {
-            bail!("router next hops {hops:?}, want {want:?} within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// The balancer a connection from `sport` takes, as the router's L4 hash
 /// (policy 3, fields 0x0037) picks it.
@@ -343,7 +287,7 @@ fn keep_alive_connections_survive_crash_drain_and_join_behind_ecmp() -> Result<(
     let mut lab = Lab::new()?;
     lab.start_lbd(0)?;
     lab.start_lbd(1)?;
-    wait_hops(&lab.router, &BALANCERS[..2], Duration::from_secs(20))?;
+    wait_hops(&lab.router, VIP, &BALANCERS[..2], Duration::from_secs(20))?;
     let mut conns = lab.connect(CONNECTIONS)?;
     let per_backend = conns.iter().fold(BTreeMap::new(), |mut m, c| {
         *m.entry(c.backend.clone()).or_insert(0usize) += 1;
@@ -361,7 +305,7 @@ fn keep_alive_connections_survive_crash_drain_and_join_behind_ecmp() -> Result<(
 
     // A balancer joins: the flows the router moves to it stay on their backends.
     lab.start_lbd(2)?;
-    wait_hops(&lab.router, &BALANCERS, Duration::from_secs(20))?;
+    wait_hops(&lab.router, VIP, &BALANCERS, Duration::from_secs(20))?;
     let (broken, paths) = ask_all(&lab.router, &mut conns)?;
     println!("lb3 joined: paths {paths:?}, broken {broken}");
     assert!(
@@ -379,6 +323,7 @@ fn keep_alive_connections_survive_crash_drain_and_join_behind_ecmp() -> Result<(
     lb2.wait()?;
     wait_hops(
         &lab.router,
+        VIP,
         &[BALANCERS[0], BALANCERS[2]],
         Duration::from_secs(1),
     )?;
@@ -394,7 +339,7 @@ fn keep_alive_connections_survive_crash_drain_and_join_behind_ecmp() -> Result<(
     let lb1 = lab.lbds[0].as_ref().context("lb1 running")?;
     // SAFETY: signalling our own child.
     unsafe { libc::kill(lb1.id() as i32, libc::SIGTERM) };
-    wait_hops(&lab.router, &[BALANCERS[2]], Duration::from_secs(1))?;
+    wait_hops(&lab.router, VIP, &[BALANCERS[2]], Duration::from_secs(1))?;
     let (broken, paths) = ask_all(&lab.router, &mut conns)?;
     println!("lb1 drained ({through_lb1} flows through it): paths {paths:?}, broken {broken}");
     assert_eq!(paths.get(BALANCERS[2]).copied(), Some(CONNECTIONS));
@@ -417,7 +362,7 @@ fn restart_in_place_keeps_the_next_hop_and_every_connection() -> Result<()> {
     lab.start_lbd_with(0, &keep)?;
     lab.start_lbd_with(1, &keep_args(1)?)?;
     let both = &BALANCERS[..2];
-    wait_hops(&lab.router, both, Duration::from_secs(20))?;
+    wait_hops(&lab.router, VIP, both, Duration::from_secs(20))?;
     let mut conns = lab.connect(CONNECTIONS)?;
     let (broken, paths) = ask_all(&lab.router, &mut conns)?;
     assert_eq!(broken, 0);
@@ -435,7 +380,7 @@ fn restart_in_place_keeps_the_next_hop_and_every_connection() -> Result<()> {
             let mut changes = Vec::new();
             let mut polls = 0usize;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) && polls < 20_000 {
-                let hops = next_hops(router);
+                let hops = next_hops(router, VIP);
                 if hops != both {
                     changes.push(hops);
                 }
@@ -490,6 +435,6 @@ fn restart_in_place_keeps_the_next_hop_and_every_connection() -> Result<()> {
     let (broken, paths) = ask_all(&lab.router, &mut conns)?;
     println!("after the restart: paths {paths:?}, broken {broken}");
     assert_eq!(broken, 0, "a restart in place breaks no connection\n{log}");
-    assert_eq!(next_hops(&lab.router), both);
+    assert_eq!(next_hops(&lab.router, VIP), both);
     Ok(())
 }
